@@ -1,0 +1,67 @@
+"""Atomic writes and safe output paths: an output is either complete or absent, and never escapes its root."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
+    """Open a temp file beside ``path``; on success fsync it and rename it over ``path``.
+
+    If the body raises, the temp file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` through a temp file so a crash never leaves a truncated checkpoint."""
+    import torch
+
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
+
+
+def safe_join(root: str | os.PathLike, relative: str) -> Path:
+    """Join ``relative`` (an image id, a class name, ...) under ``root`` and refuse anything that escapes it.
+
+    Absolute paths, ``..`` components and symlink tricks all raise ``ValueError`` naming the offending value.
+    """
+    root_path = Path(root).resolve()
+    if not relative or relative.startswith(("/", "\\")) or (len(relative) > 1 and relative[1] == ":"):
+        raise ValueError(f"unsafe output name {relative!r}: expected a relative path inside {root_path}")
+    candidate = (root_path / relative).resolve()
+    if candidate != root_path and root_path not in candidate.parents:
+        raise ValueError(f"unsafe output name {relative!r}: it resolves outside {root_path}")
+    return candidate
