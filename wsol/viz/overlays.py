@@ -1,0 +1,130 @@
+"""Overlays of class maps, boxes and masks on images (uint8 RGB arrays in, uint8 RGB arrays out).
+
+Colours: GT boxes green, predicted boxes red (with their IoU), mask contours cyan. Everything is drawn with
+OpenCV on copies; inputs are never modified.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from wsol.fileio import atomic_write_bytes
+
+GT_COLOR = (0, 200, 0)
+PRED_COLOR = (230, 30, 30)
+MASK_COLOR = (0, 220, 220)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def denormalize_image(
+    image: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> np.ndarray:
+    """(3,H,W) normalised tensor → (H,W,3) uint8 RGB, undoing ``(x - mean) / std``."""
+    img = image.detach().float().cpu()
+    img = img * torch.tensor(std).view(3, 1, 1) + torch.tensor(mean).view(3, 1, 1)
+    return (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def heatmap_overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a [0,1] map (any size; resized bilinearly) onto an RGB image with the JET colour map."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H,W,3) uint8 RGB, got {image.shape} {image.dtype}")
+    cam = np.asarray(cam, dtype=np.float32)
+    if cam.ndim != 2:
+        raise ValueError(f"cam must be 2-D, got shape {cam.shape}")
+    if not np.isfinite(cam).all():
+        raise ValueError("cam contains NaN or inf")
+    h, w = image.shape[:2]
+    if cam.shape != (h, w):
+        cam = cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR)
+    heat = cv2.applyColorMap((np.clip(cam, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(image, 1 - alpha, heat, alpha, 0)
+
+
+def draw_boxes(
+    image: np.ndarray,
+    boxes: np.ndarray | torch.Tensor,
+    color: tuple[int, int, int],
+    texts: Sequence[str] | None = None,
+    thickness: int = 1,
+) -> np.ndarray:
+    """Draw xyxy boxes (pixels of ``image``) with optional captions; returns a new image."""
+    out = np.ascontiguousarray(image.copy())
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    for i, (x0, y0, x1, y1) in enumerate(np.round(boxes).astype(int)):
+        cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y1)), color, thickness)
+        if texts is not None and texts[i]:
+            cv2.putText(out, texts[i], (int(x0) + 2, max(int(y0) + 10, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                        color, 1, cv2.LINE_AA)
+    return out
+
+
+def draw_mask_contours(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = MASK_COLOR) -> np.ndarray:
+    """Outline the foreground (value 1) of a 0/1/255 mask; resized by nearest neighbour if needed."""
+    mask = np.asarray(mask)
+    h, w = image.shape[:2]
+    if mask.shape != (h, w):
+        mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    fg = (mask == 1).astype(np.uint8)
+    contours, _ = cv2.findContours(fg, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.ascontiguousarray(image.copy())
+    cv2.drawContours(out, contours, -1, color, 1)
+    return out
+
+
+def render_localization(
+    image: np.ndarray,
+    cam: np.ndarray | None = None,
+    gt_boxes: np.ndarray | None = None,
+    pred_boxes: np.ndarray | None = None,
+    ious: Sequence[float] | None = None,
+    mask: np.ndarray | None = None,
+    title: str | None = None,
+) -> np.ndarray:
+    """One panel: heatmap + GT boxes (green) + predicted boxes (red, with IoU) + mask contour + title."""
+    out = heatmap_overlay(image, cam) if cam is not None else image.copy()
+    if mask is not None:
+        out = draw_mask_contours(out, mask)
+    if gt_boxes is not None:
+        out = draw_boxes(out, gt_boxes, GT_COLOR)
+    if pred_boxes is not None:
+        texts = [f"{v:.2f}" for v in ious] if ious is not None else None
+        out = draw_boxes(out, pred_boxes, PRED_COLOR, texts)
+    if title:
+        cv2.putText(out, title, (2, out.shape[0] - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    return out
+
+
+def make_grid(images: Sequence[np.ndarray], ncols: int = 8, pad: int = 2, fill: int = 255) -> np.ndarray:
+    """Tile equally sized (H,W,3) images row by row with ``pad`` pixels of ``fill`` between them."""
+    if not images:
+        raise ValueError("make_grid needs at least one image")
+    h, w = images[0].shape[:2]
+    if any(img.shape[:2] != (h, w) for img in images):
+        raise ValueError("make_grid needs images of one size; resize them first")
+    ncols = min(ncols, len(images))
+    nrows = -(-len(images) // ncols)
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, 3), fill, np.uint8)
+    for i, img in enumerate(images):
+        r, c = divmod(i, ncols)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        grid[y : y + h, x : x + w] = img
+    return grid
+
+
+def save_png(path: str | Path, image: np.ndarray) -> Path:
+    """Write an RGB (or grey) uint8 image as PNG atomically."""
+    arr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:
+        raise OSError(f"could not encode PNG for {path}")
+    atomic_write_bytes(path, buf.tobytes())
+    return Path(path)
