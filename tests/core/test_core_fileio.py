@@ -51,3 +51,11 @@ def test_safe_join_rejects_symlink_escape(tmp_path):
 
 def test_safe_join_accepts_nested_ids(tmp_path):
     assert safe_join(tmp_path, "test/001.Bird/img 1.jpg") == (tmp_path / "test/001.Bird/img 1.jpg").resolve()
+
+
+def test_atomic_write_follows_umask(tmp_path):
+    path = tmp_path / "perm.txt"
+    atomic_write_json(path, [1])
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,0 +1,87 @@
+"""`wsol train`, `wsol bench-train` and `wsol compare-methods` end to end on a tiny generated synthetic set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from wsol.cli import run
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "synthetic"
+
+TINY = ["model.backbone_args={channels: [8, 16, 16]}", "model.head_width=16", "data.input_size=32",
+        "data.resize_size=32", "data.batch_size=8", "data.eval_batch_size=16", "data.num_workers=0",
+        "train.threads=1", "train.overlays=2", "train.log_every=1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_synthetic(tmp_path_factory):
+    from wsol.data.synthetic import SyntheticConfig, generate
+
+    root = tmp_path_factory.mktemp("synthetic") / "data"
+    generate(root, SyntheticConfig(num_classes=3, train_per_class=6, val_per_class=3, test_per_class=2,
+                                   size_range=(48, 64)))
+    return root
+
+
+def test_train_cli_writes_checkpoint_with_val_threshold(tiny_synthetic, tmp_path):
+    out = tmp_path / "run"
+    code = run("train", ["--config", str(CONFIGS / "acol.yaml"), f"data.root={tiny_synthetic}",
+                         f"output_dir={out}", "train.epochs=2", "--no-progress", *TINY])
+    assert code == 0
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["num_classes"] == 3 and len(ckpt["class_names"]) == 3
+    loc = ckpt["localization"]
+    assert loc["split"] == "val" and 0.0 <= loc["threshold"] <= 1.0 and loc["metric"]
+    assert "val/oracle/maxboxacc_v2" in ckpt["metrics"] and "val/pxap" in ckpt["metrics"]
+    assert "model:\n  method: acol" in (out / "config.yaml").read_text()
+    # --resume on a finished run trains nothing more
+    assert run("train", ["--config", str(CONFIGS / "acol.yaml"), f"data.root={tiny_synthetic}",
+                         f"output_dir={out}", "train.epochs=2", "--no-progress", "--resume", *TINY]) == 0
+    assert torch.load(out / "last.pt", weights_only=True)["global_step"] == ckpt["global_step"]
+
+
+def test_train_cli_errors_before_training(tiny_synthetic, tmp_path, capsys):
+    assert run("train", ["--config", str(CONFIGS / "acol.yaml"), "model.method=nope", "--no-progress"]) == 2
+    assert "known: acol, adl, cam, ggam, has" in capsys.readouterr().err
+    code = run("train", ["--config", str(CONFIGS / "acol.yaml"), f"data.root={tiny_synthetic}",
+                         f"output_dir={tmp_path / 'r'}", "data.num_classes=7", "--no-progress", *TINY])
+    assert code == 1
+    assert "data.num_classes=7" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_bench_train_runs_on_cpu(tiny_synthetic, tmp_path):
+    report = tmp_path / "bench.json"
+    code = run("bench-train", ["--config", str(CONFIGS / "cam.yaml"), f"data.root={tiny_synthetic}", *TINY,
+                               "--steps", "2", "--warmup", "1", "--precisions", "fp32", "--json", str(report)])
+    assert code == 0
+    rows = json.loads(report.read_text())
+    assert [(r["precision"], r["source"]) for r in rows] == [("fp32", "memory"), ("fp32", "pipeline")]
+    assert all(r["images_per_s"] > 0 and r["batch_size"] == 8 for r in rows)
+
+
+def test_mean_std_and_markdown_table():
+    from wsol.cli.compare_methods import markdown_table, mean_std
+
+    assert mean_std([1.0, 3.0]) == "2.00 ± 1.41" and mean_std([5.0]) == "5.00 ± 0.00" and mean_std([]) == "-"
+    table = markdown_table({"cam": [{"top1_cls": 50.0, "pxap": 10.0}, {"top1_cls": 70.0, "pxap": 20.0}]}, "test")
+    row = table.splitlines()[2]
+    assert row.startswith("| cam | 60.00 ± 14.14 | - | - | - | 15.00 ± 7.07 | - |")
+
+
+def test_compare_methods_end_to_end(tiny_synthetic, tmp_path):
+    out = tmp_path / "cmp"
+    code = run("compare-methods", ["--methods", "cam", "acol", "--seeds", "0", "1", "--config-dir", str(CONFIGS),
+                                   "--out", str(out), "--no-progress", f"data.root={tiny_synthetic}",
+                                   "train.epochs=1", *TINY])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert sorted(results) == ["acol", "cam"] and all(len(v) == 2 for v in results.values())
+    for runs in results.values():
+        for r in runs:
+            assert 0.0 <= r["val_threshold"] <= 1.0 and "fixed/gt_known_loc" in r and "pxap" in r
+    md = (out / "results.md").read_text()
+    assert "| acol |" in md and "| cam |" in md and "±" in md

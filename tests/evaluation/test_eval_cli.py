@@ -1,0 +1,147 @@
+"""`wsol evaluate-scoremaps`, `wsol evaluate` and `wsol bench-localization` end to end on tiny fixtures."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import scipy.ndimage as nd
+
+from tests.evaluation.conftest import ImageReadingModel, make_loader
+from wsol.cli import evaluate as evaluate_cli
+from wsol.cli import evaluate_scoremaps as scoremaps_cli
+from wsol.cli import bench_localization
+from wsol.localization.reference import reference_best_iou
+
+THR = np.arange(0, 1, 0.01)
+
+
+def _write_box_fixture(tmp_path, n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    meta = tmp_path / "metadata" / "test"
+    meta.mkdir(parents=True)
+    ids, sizes, boxes, maps = [], [], [], {}
+    for i in range(n):
+        image_id = f"cls{i % 2}/img_{i}.jpg"
+        w, h = int(rng.integers(200, 500)), int(rng.integers(200, 500))
+        x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
+        box = [x0, y0, int(rng.integers(x0 + 10, w)), int(rng.integers(y0 + 10, h))]
+        m = nd.gaussian_filter(rng.random((224, 224)), 6)
+        m = (m - m.min()) / (m.max() - m.min())
+        (tmp_path / "scoremaps" / f"cls{i % 2}").mkdir(parents=True, exist_ok=True)
+        np.save(tmp_path / "scoremaps" / f"{image_id}.npy", m.astype(np.float32))
+        ids.append(image_id), sizes.append((w, h)), boxes.append(box)
+        maps[image_id] = m.astype(np.float32).astype(np.float64)
+    (meta / "image_ids.txt").write_text("".join(f"{i}\n" for i in ids))
+    (meta / "class_labels.txt").write_text("".join(f"{i},{k % 2}\n" for k, i in enumerate(ids)))
+    (meta / "image_sizes.txt").write_text("".join(f"{i},{w},{h}\n" for i, (w, h) in zip(ids, sizes)))
+    (meta / "localization.txt").write_text("".join(f"{i},{','.join(map(str, b))}\n" for i, b in zip(ids, boxes)))
+    return ids, sizes, boxes, maps
+
+
+def _expected(ids, sizes, boxes, maps):
+    """The obvious path: wsolevaluation's GT rescaling written out with int(), reference contour loop."""
+    v1, v2 = [], []
+    for image_id, (w, h), b in zip(ids, sizes, boxes):
+        gt = np.array([[int(b[0] * 224.0 / w), int(b[1] * 224.0 / h), int(b[2] * 224.0 / w), int(b[3] * 224.0 / h)]])
+        v1.append(reference_best_iou(maps[image_id], THR, gt, multi_contour=False))
+        v2.append(reference_best_iou(maps[image_id], THR, gt, multi_contour=True))
+    v1, v2 = np.array(v1), np.array(v2)
+    maxboxacc = 100 * (v1 >= 0.5).mean(0).max()
+    v2_mean = np.mean([100 * (v2 >= d).mean(0).max() for d in (0.3, 0.5, 0.7)])
+    return maxboxacc, v2_mean
+
+
+def test_evaluate_scoremaps_boxes_match_reference(tmp_path, capsys):
+    fixture = _write_box_fixture(tmp_path)
+    out = tmp_path / "out"
+    rc = scoremaps_cli.main(["--scoremap-root", str(tmp_path / "scoremaps"), "--metadata-root",
+                             str(tmp_path / "metadata"), "--split", "test", "--cam-curve-interval", "0.01",
+                             "--fixed-threshold", "0.3", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    result = json.loads((out / "evaluation.json").read_text())
+    maxboxacc, v2 = _expected(*fixture)
+    assert result["oracle/maxboxacc"] == pytest.approx(maxboxacc, abs=1e-9)
+    assert result["oracle/maxboxacc_v2"] == pytest.approx(v2, abs=1e-9)
+    assert (out / "evaluation_boxacc.png").stat().st_size > 0
+    table = capsys.readouterr().out
+    assert "oracle (test)" in table and "fixed (given)" in table and "MaxBoxAccV2" in table
+
+
+def test_evaluate_scoremaps_masks_perfect_map(tmp_path):
+    meta = tmp_path / "meta" / "val"
+    meta.mkdir(parents=True)
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "maps").mkdir()
+    lines = []
+    for i in range(2):
+        fg = np.zeros((300, 200), np.uint8)
+        fg[50 + 20 * i: 200, 40:150] = 255
+        ignore = np.zeros_like(fg)
+        ignore[0:40, 0:40] = 255
+        cv2.imwrite(str(tmp_path / "masks" / f"m{i}.png"), fg)
+        cv2.imwrite(str(tmp_path / "masks" / f"m{i}_ignore.png"), ignore)
+        perfect = cv2.resize(np.float32(fg), (224, 224), interpolation=cv2.INTER_NEAREST) > 0.5
+        np.save(tmp_path / "maps" / f"im{i}.jpg.npy", perfect.astype(np.float64))
+        lines.append(f"im{i}.jpg,m{i}.png,m{i}_ignore.png\n")
+    (meta / "image_ids.txt").write_text("im0.jpg\nim1.jpg\n")
+    (meta / "class_labels.txt").write_text("im0.jpg,0\nim1.jpg,0\n")
+    (meta / "localization.txt").write_text("".join(lines))
+    out = tmp_path / "out"
+    assert scoremaps_cli.main(["--scoremap-root", str(tmp_path / "maps"), "--metadata-root", str(tmp_path / "meta"),
+                               "--split", "val", "--mask-root", str(tmp_path / "masks"), "--cam-curve-interval",
+                               "0.01", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads((out / "evaluation.json").read_text())
+    assert result["pxap"] == pytest.approx(100.0) and result["oracle/piou"] == pytest.approx(100.0)
+    assert (out / "evaluation_pxap_pr.png").is_file()
+
+
+@pytest.mark.parametrize("problem,match", [
+    ("missing", "missing score map for image 'cls1/img_1.jpg'"),
+    ("nan", "'cls1/img_1.jpg' contains NaN"),
+    ("shape", r"'cls1/img_1.jpg' has shape \(10, 10\)"),
+    ("range", r"'cls1/img_1.jpg' has values .* outside \[0, 1\]"),
+    ("nobox", "'cls1/img_1.jpg': no ground-truth boxes"),
+])
+def test_evaluate_scoremaps_bad_input(tmp_path, problem, match):
+    ids, *_ = _write_box_fixture(tmp_path, n=3)
+    path = tmp_path / "scoremaps" / f"{ids[1]}.npy"
+    if problem == "missing":
+        path.unlink()
+    elif problem == "nan":
+        m = np.load(path)
+        m[3, 3] = np.nan
+        np.save(path, m)
+    elif problem == "shape":
+        np.save(path, np.zeros((10, 10)))
+    elif problem == "range":
+        np.save(path, np.load(path) * 3)
+    elif problem == "nobox":
+        loc = tmp_path / "metadata" / "test" / "localization.txt"
+        loc.write_text("".join(line for line in loc.read_text().splitlines(True) if not line.startswith(ids[1])))
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        scoremaps_cli.main(["--scoremap-root", str(tmp_path / "scoremaps"), "--metadata-root",
+                            str(tmp_path / "metadata"), "--split", "test", "--cam-curve-interval", "0.1",
+                            "--out", str(tmp_path / "o"), "--no-progress"])
+
+
+def test_evaluate_checkpoint_with_fixed_threshold_from_val(tmp_path, monkeypatch, capsys):
+    import wsol.engine.checkpoint as checkpoint
+
+    monkeypatch.setattr(checkpoint, "load_model", lambda path, map_location="cpu": (ImageReadingModel(), {}))
+    splits = []
+    monkeypatch.setattr(evaluate_cli, "_loader", lambda args, split: splits.append(split) or make_loader())
+    out = tmp_path / "eval"
+    rc = evaluate_cli.main(["--checkpoint", str(tmp_path / "ckpt.pt"), "--split", "test", "--fixed-threshold-from",
+                            "val", "--device", "cpu", "--out", str(out), "--no-progress"])
+    assert rc == 0 and splits == ["val", "test"]
+    result = json.loads((out / "evaluation.json").read_text())
+    assert result["fixed/threshold"] == pytest.approx(result["oracle/maxboxacc_threshold"], abs=0.005)
+    assert result["fixed_threshold_from"] == "val"
+    assert "fixed (val)" in capsys.readouterr().out
+
+
+def test_bench_localization_runs_and_agrees(capsys):
+    assert bench_localization.main(["--num-maps", "4", "--intervals", "0.1", "--reference-maps", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "extrapolated" in text and "True" in text

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+
+from wsol.data.records import IGNORE_VALUE
+from wsol.localization import (
+    normalize_maps,
+    pseudo_mask,
+    quantize_maps,
+    regions_at_threshold,
+    threshold_levels,
+    threshold_list,
+    upsample_maps,
+)
+
+
+def test_threshold_list_is_wsolevaluations_arange():
+    assert np.array_equal(threshold_list(0.01), np.arange(0, 1, 0.01))
+    assert len(threshold_list(0.001)) == 1000
+    with pytest.raises(ValueError):
+        threshold_list(0)
+
+
+def test_threshold_levels_truncate_relative_to_max():
+    # int(0.2 * 200) = 40, int(0.3 * 200) = 60 (0.3 * 200 = 60.00000000000001), int(0.99 * 200) = 198
+    assert threshold_levels(np.array([200]), np.array([0.2, 0.3, 0.99])).tolist() == [[40, 60, 198]]
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_normalize_does_not_mutate_and_handles_constant(as_tensor):
+    maps = np.stack([np.array([[1.0, 3.0], [5.0, 2.0]]), np.full((2, 2), 7.0)])
+    src = torch.tensor(maps) if as_tensor else maps.copy()
+    out = normalize_maps(src)
+    out = out.numpy() if as_tensor else out
+    assert np.array_equal(np.asarray(src), maps)  # input untouched
+    assert np.allclose(out[0], [[0.0, 0.5], [1.0, 0.25]])
+    assert np.array_equal(out[1], np.zeros((2, 2)))  # constant map -> zeros (documented)
+
+
+def test_normalize_rejects_nan_naming_the_image():
+    maps = np.zeros((2, 3, 3))
+    maps[1, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="'b.jpg'.*NaN or inf"):
+        normalize_maps(maps, ["a.jpg", "b.jpg"])
+    with pytest.raises(ValueError, match="#0"):
+        normalize_maps(torch.full((1, 2, 2), float("nan")))
+
+
+def test_upsample_and_quantize():
+    maps = torch.rand(2, 7, 7)
+    up = upsample_maps(maps, (224, 224))
+    assert up.shape == (2, 224, 224)
+    assert torch.equal(upsample_maps(up), up)  # already at size: unchanged copy
+    q = quantize_maps(torch.tensor([[[0.0, 0.5, 1.0]]]))
+    assert q.dtype == np.uint8 and q.tolist() == [[[0, 127, 255]]]
+
+
+def test_regions_at_threshold_hand_case():
+    m = np.array([[0.9, 0.9, 0.0, 0.0, 0.0],
+                  [0.0, 0.0, 0.0, 0.0, 0.7],
+                  [0.0, 0.0, 0.0, 0.6, 0.0],
+                  [1.0, 0.0, 0.0, 0.0, 0.0]])
+    labels, boxes, areas = regions_at_threshold(m, 0.5)
+    # three 8-connected regions: top-left pair, the diagonal pair (0.7, 0.6), the bottom-left 1.0
+    assert len(boxes) == 3
+    got = sorted(zip(map(tuple, boxes.tolist()), areas.tolist()))
+    assert got == [((0, 0, 1, 0), 2), ((0, 3, 0, 3), 1), ((3, 1, 4, 2), 2)]
+    assert labels.dtype == np.int32 and labels.max() == 3 and (labels > 0).sum() == 5
+    # strict >: at 0.6 relative threshold the 0.6 pixel (q=153, level int(0.6*255)=153) is background
+    assert regions_at_threshold(m, 0.6)[2].sum() == 4
+
+
+def test_pseudo_mask_with_ignore_band():
+    m = np.array([[0.1, 0.3, 0.6, 0.9]])
+    assert pseudo_mask(m, 0.5).tolist() == [[0, 0, 1, 1]]
+    assert pseudo_mask(m, 0.5, ignore_threshold=0.2).tolist() == [[0, IGNORE_VALUE, 1, 1]]
+    with pytest.raises(ValueError, match="below threshold"):
+        pseudo_mask(m, 0.5, ignore_threshold=0.7)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        pseudo_mask(m * 2, 0.5)

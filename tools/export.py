@@ -1,0 +1,5 @@
+#!/usr/bin/env python
+"""Same as `wsol export` (implementation: wsol/cli/export.py)."""
+from wsol.cli import run
+
+raise SystemExit(run("export"))

@@ -1,0 +1,97 @@
+"""Evaluate a checkpoint on a dataset split: classification, MaxBoxAcc(V2), top-k Loc, PxAP/PIoU.
+
+Example: ``wsol evaluate --checkpoint runs/acol/last.pt --data data/synthetic --split test
+--fixed-threshold-from val``: the CAM threshold is chosen on val (oracle there) and applied to test (fixed/*),
+next to test's own oracle figures. Prints a table; writes JSON + PNG plots next to the checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wsol evaluate", description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", default=None, help="dataset root (default: the checkpoint config's data.root)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--fixed-threshold-from", default=None,
+                   help="split to choose the CAM threshold on (e.g. val), or 'checkpoint' for the stored one")
+    p.add_argument("--cam-curve-interval", type=float, default=0.01)
+    p.add_argument("--iou-thresholds", type=int, nargs="+", default=[30, 50, 70])
+    p.add_argument("--protocol", choices=["resize", "resize_crop"], default=None,
+                   help="eval transform and GT-box rule (default: the checkpoint config's data.protocol)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--out", default=None, help="output folder (default: <checkpoint dir>/eval_<split>)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _loader(args: argparse.Namespace, split: str):
+    from torch.utils.data import DataLoader
+
+    from wsol.data import WSOLDataset, build_transform, load_split
+    from wsol.data.records import collate_samples
+
+    info = load_split(args.data, split, fmt=args.format)
+    dataset = WSOLDataset(info, build_transform("eval", args.input_size, args.protocol, args.resize_size))
+    return DataLoader(dataset, batch_size=args.batch_size, shuffle=False, num_workers=args.workers,
+                      collate_fn=collate_samples, pin_memory=args.device.startswith("cuda"))
+
+
+def _stored_threshold(path: str) -> float:
+    ckpt: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    loc = ckpt.get("localization")
+    if not isinstance(loc, dict) or "threshold" not in loc:
+        raise ValueError(f"checkpoint {path} stores no 'localization' threshold; use --fixed-threshold-from val")
+    return float(loc["threshold"])
+
+
+def _get(node: Any, key: str, default: Any = None) -> Any:
+    """Read a key of an OmegaConf node or a plain dict (the checkpoint's config), with a default."""
+    if node is None:
+        return default
+    value = node.get(key, default) if hasattr(node, "get") else getattr(node, key, default)
+    return default if value is None else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wsol.engine.checkpoint import load_model
+    from wsol.evaluation import evaluate_model
+    from wsol.evaluation.report import format_table, write_outputs
+
+    args = build_parser().parse_args(argv)
+    model, cfg = load_model(args.checkpoint, map_location=args.device)
+    model.to(args.device)
+    data_cfg = _get(cfg, "data")
+    args.data = args.data or _get(data_cfg, "root", "data/synthetic")
+    args.protocol = args.protocol or _get(data_cfg, "protocol", "resize")
+    args.format = _get(data_cfg, "format", "auto") if args.data == _get(data_cfg, "root") else "auto"
+    args.input_size = int(_get(data_cfg, "input_size", 224))
+    args.resize_size = int(_get(data_cfg, "resize_size", 256))
+    common = dict(cam_curve_interval=args.cam_curve_interval, iou_thresholds=args.iou_thresholds,
+                  protocol=args.protocol, device=args.device, progress=not args.no_progress)
+    fixed = None
+    if args.fixed_threshold_from == "checkpoint":
+        fixed = _stored_threshold(args.checkpoint)
+    elif args.fixed_threshold_from:
+        chosen = evaluate_model(model, _loader(args, args.fixed_threshold_from), **common)
+        fixed = chosen["chosen_threshold"]
+        print(f"CAM threshold chosen on {args.fixed_threshold_from} ({chosen['chosen_threshold_metric']}): {fixed:.4f}")
+    result = evaluate_model(model, _loader(args, args.split), fixed_threshold=fixed, with_curves=True, **common)
+    result.update(split=args.split, checkpoint=str(args.checkpoint), fixed_threshold_from=args.fixed_threshold_from)
+    print(format_table(result, args.split, args.fixed_threshold_from))
+    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / f"eval_{args.split}"
+    for path in write_outputs(result, out):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

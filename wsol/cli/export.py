@@ -1,0 +1,189 @@
+"""Export pseudo-labels (COCO json + RLE masks, PNG masks, score maps) of a checkpoint for a folder or a split.
+
+Examples::
+
+    wsol export --checkpoint runs/acol/best.pt --data data/synthetic --split test --out runs/acol/pseudo
+    wsol export --checkpoint best.pt --images photos/ --out pseudo --topk 3 --threshold-from eval.json
+    torchrun --nproc_per_node=2 -m wsol export --checkpoint best.pt --images photos/ --out pseudo
+    wsol export --checkpoint best.pt --images photos/ --out pseudo --rank 1 --world-size 2   # then --merge-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from typing import Any
+
+import torch
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wsol export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", help="trained wsol checkpoint (.pt); not needed with --merge-only")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--images", help="image folder (recursive, no labels needed)")
+    src.add_argument("--data", help="dataset root (with --split)")
+    p.add_argument("--split", default="test", help="split of --data (default: test)")
+    p.add_argument("--format", default="auto", help="dataset format of --data (auto|wsolevaluation|cub|coco)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--topk", type=int, default=1, help="predicted classes exported per image (default 1)")
+    p.add_argument("--use-gt-class", action="store_true", help="export the GT class instead (labelled split)")
+    thr = p.add_mutually_exclusive_group()
+    thr.add_argument("--threshold", type=float, help="box/mask threshold on the normalised map, in [0, 1)")
+    thr.add_argument("--threshold-from", help="evaluation JSON holding the fixed threshold chosen on val")
+    p.add_argument("--boxes", choices=("all", "largest"), default="all", help="every region, or the largest")
+    p.add_argument("--ignore-below", type=float, default=None,
+                   help="PNG masks: mark uncovered pixels whose map exceeds this value as ignore (255/65535)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=2, help="DataLoader processes decoding images")
+    p.add_argument("--post-workers", type=int, default=2, help="threads post-processing batches")
+    p.add_argument("--shard-size", type=int, default=256, help="images per resumable shard")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-masks", action="store_true", help="skip PNG masks")
+    p.add_argument("--no-scoremaps", action="store_true", help="skip .npy score maps")
+    p.add_argument("--no-dataset-json", action="store_true", help="skip dataset.json (results.json only)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing export in --out")
+    p.add_argument("--rank", type=int, default=None, help="this process's rank without torchrun")
+    p.add_argument("--world-size", type=int, default=None, help="number of independent rank processes")
+    p.add_argument("--merge-only", action="store_true", help="merge finished shards of --out and stop")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _device(name: str, local_rank: int) -> str:
+    if name != "auto":
+        return name
+    return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def _dist_context(args: argparse.Namespace) -> tuple[int, int, int, bool]:
+    """(rank, world_size, local_rank, joined a process group): torchrun's env, or --rank/--world-size."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        import torch.distributed as dist
+
+        if args.rank is not None:
+            raise SystemExit("wsol export: --rank/--world-size are for runs without torchrun")
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            if backend == "nccl":
+                torch.cuda.set_device(local)
+            dist.init_process_group(backend, timeout=datetime.timedelta(hours=12))
+        return dist.get_rank(), dist.get_world_size(), local, True
+    rank, world = args.rank or 0, args.world_size or 1
+    if not 0 <= rank < world:
+        raise SystemExit(f"wsol export: --rank must be in [0, --world-size={world}), got {rank}")
+    return rank, world, 0, False
+
+
+def _checkpoint_meta(path: str) -> dict[str, Any]:
+    """The checkpoint's small entries (class names, localization threshold) without copying the weights."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return {"class_names": ckpt.get("class_names"), "localization": ckpt.get("localization"),
+            "num_classes": ckpt.get("num_classes")}
+
+
+def _source(args: argparse.Namespace, cfg: Any, class_names: list[str] | None, num_classes: int):
+    from wsol.data import ImageFolderDataset, WSOLDataset, build_transform, load_split
+    from wsol.export.source import folder_source, split_source
+
+    transform = build_transform("eval", input_size=int(cfg.data.input_size), protocol="resize",
+                                resize_size=int(cfg.data.resize_size))
+    if args.images:
+        names = list(class_names) if class_names else [f"class_{i}" for i in range(num_classes)]
+        return folder_source(ImageFolderDataset(args.images, transform), names)
+    split = load_split(args.data, args.split, fmt=args.format)
+    if split.num_classes != num_classes:
+        raise SystemExit(f"wsol export: {args.data} split {args.split!r} has {split.num_classes} classes but the "
+                         f"checkpoint was trained for {num_classes}")
+    return split_source(split, transform, WSOLDataset)
+
+
+def _merge_only(args: argparse.Namespace) -> int:
+    from wsol.export.merge import merge_export
+    from wsol.export.quality import GroundTruth, format_report
+
+    gt = None
+    if args.data:
+        from wsol.data import load_split
+
+        gt = GroundTruth.from_split(load_split(args.data, args.split, fmt=args.format))
+    summary = merge_export(args.out, gt)
+    _print_summary({"merge": summary}, args.out)
+    if summary.get("quality"):
+        print(format_report(summary["quality"]))
+    return 0
+
+
+def _print_summary(stats: dict[str, Any], out: str) -> None:
+    merge = stats.get("merge")
+    if "images" in stats:
+        print(f"exported {stats['images']} images ({stats['bad_images']} unreadable), {stats['annotations']} "
+              f"annotations, shards {stats['shards_mine'] - stats['shards_skipped']} run / "
+              f"{stats['shards_skipped']} resumed of {stats['shards_total']}, {stats['images_per_s']:.1f} img/s")
+    if merge:
+        print(f"merged {merge['images']} images, {merge['annotations']} annotations, {merge['bad_images']} "
+              f"unreadable → {out}/{{{','.join(merge['files'])}}} (threshold {merge['threshold']})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.merge_only:
+        return _merge_only(args)
+    if not args.checkpoint:
+        raise SystemExit("wsol export: --checkpoint is required (except with --merge-only)")
+    if not args.images and not args.data:
+        raise SystemExit("wsol export: give --images DIR or --data ROOT --split SPLIT")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from wsol.engine.checkpoint import load_model
+    from wsol.export.pipeline import file_digest, resolve_threshold, run_export
+    from wsol.export.postprocess import PostprocessSettings
+    from wsol.export.quality import format_report
+    from wsol.export.runner import ExportSpec, RunOptions
+
+    rank, world, local, _ = _dist_context(args)
+    meta = _checkpoint_meta(args.checkpoint)
+    try:
+        threshold, origin = resolve_threshold(args.threshold, args.threshold_from, meta["localization"])
+    except (ValueError, FileNotFoundError) as exc:
+        raise SystemExit(f"wsol export: {exc}") from None
+    device = _device(args.device, local)
+    model, cfg = load_model(args.checkpoint, map_location=device)
+    source = _source(args, cfg, meta["class_names"], int(model.num_classes))
+    post = PostprocessSettings(threshold=threshold, num_classes=int(model.num_classes), boxes=args.boxes,
+                               ignore_below=args.ignore_below, write_masks=not args.no_masks,
+                               write_scoremaps=not args.no_scoremaps)
+    spec = ExportSpec(post=post, topk=args.topk, use_gt_class=args.use_gt_class, shard_size=args.shard_size,
+                      write_dataset=not args.no_dataset_json)
+    opts = RunOptions(batch_size=args.batch_size, workers=args.workers, post_workers=args.post_workers,
+                      device=device, rank=rank, world_size=world, progress=not args.no_progress)
+    if rank == 0:
+        print(f"threshold {threshold:g} from {origin}; {len(source.image_ids)} images; device {device}; "
+              f"world size {world}", file=sys.stderr)
+    extra = {"threshold_source": origin, "checkpoint_localization": meta["localization"]}
+    from wsol.export.shards import ExportExistsError
+
+    try:
+        stats = run_export(model, source, spec, opts, args.out, file_digest(args.checkpoint), args.overwrite,
+                           extra_settings=extra)
+    except (ExportExistsError, ValueError) as exc:
+        raise SystemExit(f"wsol export: {exc}") from None
+    _print_summary(stats, args.out)
+    merge = stats.get("merge")
+    if merge and merge.get("quality"):
+        print(format_report(merge["quality"]))
+    if world > 1 and "merge" not in stats and rank == 0:
+        print(f"rank {rank}: shards done; when every rank has finished run: wsol export --checkpoint "
+              f"{args.checkpoint} --out {args.out} --merge-only" + (f" --data {args.data} --split {args.split}"
+                                                                     if args.data else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

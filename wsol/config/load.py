@@ -1,0 +1,116 @@
+"""Load a configuration: base YAML chain ← file ← command-line dotlist overrides, checked, then read-only.
+
+A YAML file may name ``base: other.yaml`` (relative to itself); bases are merged first, recursively.
+Nothing here touches the file system except reading the YAML files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from wsol.config.schema import Config
+
+CHOICES = {
+    "data.format": ("auto", "wsolevaluation", "cub", "coco"),
+    "data.protocol": ("resize", "resize_crop"),
+    "optim.schedule": ("step", "cosine", "constant"),
+    "train.amp": ("auto", "bf16", "fp32"),
+    "train.best_mode": ("max", "min"),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, naming the file or override and the key."""
+
+
+def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, DictConfig]]:
+    path = path.expanduser().resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: circular 'base:' chain: {' -> '.join(map(str, seen + (path,)))}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        node = OmegaConf.load(path)
+    except Exception as exc:  # yaml errors carry line numbers
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    base = node.pop("base", None)
+    chain: list[tuple[str, DictConfig]] = []
+    if base is not None:
+        if not isinstance(base, str):
+            raise ConfigError(f"{path}: 'base' must be a file name, got {base!r}")
+        chain = _read_chain(path.parent / base, seen + (path,))
+    return chain + [(str(path), node)]
+
+
+def _merge(cfg: DictConfig, node: Any, source: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(cfg, node)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "?"
+        msg = str(exc).split("\n")[0]
+        raise ConfigError(f"{source}: bad key {key!r}: {msg}") from None
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Semantic checks the types cannot express: enumerations, known method and backbone, ranges."""
+    from wsol.models import BACKBONES, METHODS
+
+    for key, allowed in CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}")
+    if cfg.model.method not in METHODS:
+        raise ConfigError(f"model.method={cfg.model.method!r} is unknown; known: {', '.join(METHODS.names())}")
+    if cfg.model.backbone not in BACKBONES:
+        raise ConfigError(f"model.backbone={cfg.model.backbone!r} is unknown; known: {', '.join(BACKBONES.names())}")
+    positive = ("data.batch_size", "data.eval_batch_size", "data.input_size", "train.epochs", "train.log_every",
+                "train.eval_every", "model.head_width")
+    for key in positive:
+        if OmegaConf.select(cfg, key) < 1:
+            raise ConfigError(f"{key}={OmegaConf.select(cfg, key)}: must be >= 1")
+    if not 0.0 < cfg.model.acol.delta <= 1.0:
+        raise ConfigError(f"model.acol.delta={cfg.model.acol.delta}: must be in (0, 1]")
+    if cfg.optim.lr <= 0:
+        raise ConfigError(f"optim.lr={cfg.optim.lr}: must be > 0")
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> DictConfig:
+    """Schema defaults ← YAML chain of ``path`` ← ``overrides`` ("a.b=value"); resolved, checked, read-only."""
+    cfg = OmegaConf.structured(Config)
+    if path is not None:
+        for source, node in _read_chain(Path(path)):
+            cfg = _merge(cfg, node, source)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        try:
+            node = OmegaConf.from_dotlist([item])
+        except OmegaConfBaseException as exc:
+            raise ConfigError(f"override {item!r}: {exc}") from None
+        cfg = _merge(cfg, node, f"override {item!r}")
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"cannot resolve interpolations: {exc}") from None
+    check_config(cfg)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def config_from_dict(data: dict) -> DictConfig:
+    """Rebuild a checked read-only config from the plain dict stored in a checkpoint."""
+    cfg = _merge(OmegaConf.structured(Config), OmegaConf.create(data), "checkpoint config")
+    check_config(cfg)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def to_plain(cfg: DictConfig) -> dict:
+    """The resolved config as plain containers (what checkpoints and ``config.yaml`` store)."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

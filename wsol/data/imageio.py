@@ -1,0 +1,88 @@
+"""Reading images and masks from disk with errors that name the file and its metadata origin.
+
+Images are decoded with OpenCV from bytes (``np.fromfile`` + ``cv2.imdecode``) so that non-ASCII paths
+work and a truncated/corrupt file is reported instead of yielding ``None`` somewhere downstream.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from wsol.data.errors import DatasetError
+from wsol.data.records import IGNORE_VALUE
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _read_bytes(path: Path, what: str, origin: str | None) -> np.ndarray:
+    suffix = f" (listed at {origin})" if origin else ""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: {what} file is missing{suffix}; expected a readable {what} file") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read {what} file{suffix}: {exc}") from exc
+    if data.size == 0:
+        raise DatasetError(f"{path}: {what} file is empty{suffix}; expected an encoded {what}")
+    return data
+
+
+def read_image(path: str | Path, origin: str | None = None) -> np.ndarray:
+    """Decode an image file into an (H, W, 3) uint8 RGB array; grey and RGBA inputs are converted."""
+    path = Path(path)
+    data = _read_bytes(path, "image", origin)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB) if hasattr(cv2, "IMREAD_COLOR_RGB") else None
+    if img is None:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        img = None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if img is None:
+        suffix = f" (listed at {origin})" if origin else ""
+        raise DatasetError(f"{path}: unreadable or corrupt image{suffix}; expected a JPEG/PNG/BMP/TIFF/WebP file")
+    return np.ascontiguousarray(img)
+
+
+def read_grey(path: str | Path, origin: str | None = None) -> np.ndarray:
+    """Decode a single-channel mask PNG into an (H, W) uint8 array."""
+    path = Path(path)
+    data = _read_bytes(path, "mask", origin)
+    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        suffix = f" (listed at {origin})" if origin else ""
+        raise DatasetError(f"{path}: unreadable or corrupt mask{suffix}; expected a greyscale PNG")
+    return img
+
+
+def _fit_mask(mask: np.ndarray, size: tuple[int, int], path: Path, origin: str | None) -> np.ndarray:
+    """Masks must match the image size; a mask with the image's aspect ratio (OpenImages ships some at
+    another resolution, and wsolevaluation resizes every mask anyway) is resized by nearest neighbour."""
+    w, h = size
+    mh, mw = mask.shape
+    if (mw, mh) == (w, h):
+        return mask
+    if abs(mw / mh - w / h) <= 0.01 * (w / h):
+        return cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+    suffix = f" (listed at {origin})" if origin else ""
+    raise DatasetError(f"{path}: mask has size {mw}x{mh} (w x h){suffix}; expected the image size {w}x{h} "
+                       f"or the same aspect ratio")
+
+
+def compose_mask(
+    mask_files: list[Path], ignore_file: Path | None, size: tuple[int, int], origin: str | None = None
+) -> np.ndarray:
+    """Union of instance masks (pixel > 0 is foreground) + ignore region → (H, W) uint8 0/1/255.
+
+    As in wsolevaluation (``evaluation.get_mask``), the ignore region is the ignore mask minus the foreground,
+    so foreground always wins where they overlap.
+    """
+    w, h = size
+    fg = np.zeros((h, w), dtype=bool)
+    for f in mask_files:
+        fg |= _fit_mask(read_grey(f, origin), size, f, origin) > 0
+    out = fg.astype(np.uint8)
+    if ignore_file is not None:
+        ignore = _fit_mask(read_grey(ignore_file, origin), size, ignore_file, origin) > 0
+        out[ignore & ~fg] = IGNORE_VALUE
+    return out

@@ -1,0 +1,108 @@
+"""Quality of exported pseudo-labels against the dataset's ground truth.
+
+Two views side by side: the detector's (COCOeval AP / AP50 / AR of the exported boxes and masks, see
+:mod:`wsol.export.coco`) and the WSOL field's, at the one fixed threshold of the export:
+
+* ``top1_cls`` = share of images whose predicted top-1 class is the GT class;
+* ``gt_known_loc`` = share of images with an exported box of the GT class whose IoU with a GT box is >= 0.5
+  (GT-known Loc, Singh & Lee, ICCV 2017, https://arxiv.org/abs/1704.04232, at a fixed threshold). Only
+  exported classes have boxes: export with ``--use-gt-class`` for the field's GT-known figure; with top-k
+  predicted classes it counts images whose GT class is among the k;
+* ``top1_loc`` = share with both (top-1 Loc, Russakovsky et al., IJCV 2015).
+
+IoU is on continuous boxes in original pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from wsol.export.coco import coco_eval, gt_box_dataset, gt_mask_dataset
+from wsol.localization.boxes import box_iou
+
+LOC_IOU = 0.5
+
+
+@dataclass
+class GroundTruth:
+    """Labels and boxes (xyxy original pixels) per image id, and optionally a mask reader (0/1/255 masks)."""
+
+    labels: dict[str, int]
+    boxes: dict[str, np.ndarray]
+    load_mask: Callable[[str], np.ndarray | None] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_split(cls, split: Any) -> "GroundTruth":
+        """From a ``wsol.data.SplitInfo``: every record's label and boxes; masks when the split has them."""
+        index = {rec.image_id: i for i, rec in enumerate(split.records)}
+        labels = {rec.image_id: int(rec.label) for rec in split.records}
+        boxes = {rec.image_id: np.asarray(rec.boxes, np.float64).reshape(-1, 4) for rec in split.records}
+        loader = (lambda image_id: split.load_mask(index[image_id])) if split.has_masks else None
+        return cls(labels, boxes, loader)
+
+
+def localization_scores(images: Sequence[dict], annotations: Sequence[dict], gt: GroundTruth) -> dict[str, float]:
+    """``top1_cls``, ``gt_known_loc``, ``top1_loc`` (in %) over the exported images that have GT boxes."""
+    by_image: dict[int, list[dict]] = {}
+    for a in annotations:
+        by_image.setdefault(a["image_id"], []).append(a)
+    n = cls_ok = known_ok = top1_ok = 0
+    for im in images:
+        label = gt.labels.get(im["file_name"], -1)
+        gt_boxes = gt.boxes.get(im["file_name"])
+        if label < 0 or gt_boxes is None or len(gt_boxes) == 0:
+            continue
+        n += 1
+        right_class = im["pred"] == label
+        boxes = [a["bbox"] for a in by_image.get(im["id"], []) if a["category_id"] == label + 1]
+        hit = False
+        if boxes:
+            xyxy = np.asarray(boxes, np.float64)
+            xyxy[:, 2:] += xyxy[:, :2]
+            hit = bool((box_iou(xyxy, gt_boxes, inclusive=False) >= LOC_IOU).any())
+        cls_ok += right_class
+        known_ok += hit
+        top1_ok += hit and right_class
+    scale = 100.0 / max(n, 1)
+    return {"images": n, "top1_cls": round(cls_ok * scale, 4), "gt_known_loc": round(known_ok * scale, 4),
+            "top1_loc": round(top1_ok * scale, 4), "iou": LOC_IOU}
+
+
+def quality_report(images: Sequence[dict], annotations: Sequence[dict], results: Sequence[dict],
+                   class_names: Sequence[str], gt: GroundTruth) -> dict[str, Any]:
+    """COCOeval bbox (and segm when masks exist) + the localization scores; ``images`` carry ``classes``."""
+    coco_images = [{"id": im["id"], "file_name": im["file_name"], "width": im["width"], "height": im["height"]}
+                   for im in images]
+    labels = [gt.labels.get(im["file_name"], -1) for im in images]
+    boxes = [gt.boxes.get(im["file_name"], np.zeros((0, 4))) for im in images]
+    keep = [i for i, label in enumerate(labels) if label >= 0]
+    box_gt = gt_box_dataset([coco_images[i] for i in keep], [boxes[i] for i in keep], [labels[i] for i in keep],
+                            class_names)
+    report: dict[str, Any] = {"images": len(images), "bbox": coco_eval(box_gt, results, "bbox"), "segm": None}
+    if gt.load_mask is not None:
+        masks = [gt.load_mask(coco_images[i]["file_name"]) for i in keep]
+        with_mask = [j for j, m in enumerate(masks) if m is not None]
+        mask_gt = gt_mask_dataset([coco_images[keep[j]] for j in with_mask], [masks[j] for j in with_mask],
+                                  [labels[keep[j]] for j in with_mask], class_names)
+        report["segm"] = coco_eval(mask_gt, results, "segm")
+    report["localization"] = localization_scores(images, annotations, gt)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A few readable lines: detector view next to the WSOL view."""
+    lines = []
+    for kind in ("bbox", "segm"):
+        r = report.get(kind)
+        if r:
+            lines.append(f"COCO {kind:<4}: AP {100 * r['AP']:.1f}  AP50 {100 * r['AP50']:.1f}  "
+                         f"AR100 {100 * r['AR100']:.1f}")
+    loc = report.get("localization") or {}
+    if loc:
+        lines.append(f"WSOL @ fixed threshold: top-1 cls {loc['top1_cls']:.1f}  top-1 loc {loc['top1_loc']:.1f}  "
+                     f"GT-known loc {loc['gt_known_loc']:.1f}  ({loc['images']} images)")
+    return "\n".join(lines)

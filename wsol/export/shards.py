@@ -1,0 +1,176 @@
+"""The export folder: settings check, fixed shards written atomically, and the deterministic merge.
+
+Layout of ``<out>``::
+
+    export.json                 settings fingerprint: a restart resumes only with the same settings
+    shards/shard_00000.json     one finished shard (images, annotations without ids, unreadable images)
+    masks/<image_id>.png        class-id masks (see wsol.export.writers)
+    scoremaps/<image_id>.npy    wsolevaluation score maps
+    results.json                COCO results (loadRes) — written by the merge; its presence = export finished
+    dataset.json                COCO dataset of the pseudo-labels (optional)
+    bad_images.txt              unreadable images: ``<image_id>\\t<reason>`` per line
+    quality.json                COCOeval + localization at the fixed threshold (when ground truth exists)
+
+Images are sorted by image id and cut into shards of ``shard_size`` consecutive indices; COCO image ids are
+``index + 1`` and annotation ids are assigned in (image index, rank, area) order at merge time, so the final
+files depend only on the settings — not on how many processes ran, in what order, or how often it restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from wsol.fileio import atomic_write_json, atomic_write_text
+
+SETTINGS_FILE = "export.json"
+SHARD_DIR = "shards"
+RESULTS_FILE = "results.json"
+DATASET_FILE = "dataset.json"
+BAD_FILE = "bad_images.txt"
+QUALITY_FILE = "quality.json"
+MANAGED = (SETTINGS_FILE, SHARD_DIR, "masks", "scoremaps", RESULTS_FILE, DATASET_FILE, BAD_FILE, QUALITY_FILE)
+
+
+class ExportExistsError(FileExistsError):
+    """The output folder holds something this run must not overwrite (pass --overwrite)."""
+
+
+def num_shards(num_images: int, shard_size: int) -> int:
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    return (num_images + shard_size - 1) // shard_size
+
+
+def shard_range(shard: int, num_images: int, shard_size: int) -> range:
+    """The sorted image indices of one shard."""
+    return range(shard * shard_size, min((shard + 1) * shard_size, num_images))
+
+
+def rank_shards(total: int, rank: int, world_size: int) -> list[int]:
+    """Shards of one process: ``rank, rank + world_size, ...`` (strided, so every rank gets a similar load)."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
+    return list(range(rank, total, world_size))
+
+
+def shard_path(out_dir: Path, shard: int) -> Path:
+    return Path(out_dir) / SHARD_DIR / f"shard_{shard:05d}.json"
+
+
+def read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: corrupt JSON at line {exc.lineno}: {exc.msg}") from None
+
+
+def prepare_output(out_dir: str | os.PathLike, settings: dict[str, Any], overwrite: bool) -> bool:
+    """Make ``out_dir`` ready; returns True when it resumes an unfinished export with the same settings.
+
+    Never overwrites without ``overwrite``: a finished export, an export with other settings, or a non-empty
+    folder that is not an export all raise :class:`ExportExistsError`. ``overwrite`` removes only the entries
+    an export writes (listed in ``MANAGED``), never other files of the folder.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ExportExistsError(f"{out}: exists and is not a folder")
+    if overwrite:
+        for name in MANAGED:
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+    resumed = False
+    if not overwrite and out.is_dir() and any(out.iterdir()):
+        if (out / RESULTS_FILE).exists():
+            raise ExportExistsError(f"{out}: holds a finished export ({RESULTS_FILE}); pass --overwrite to replace it")
+        if not (out / SETTINGS_FILE).exists():
+            raise ExportExistsError(f"{out}: folder is not empty and holds no export; pass --overwrite to write "
+                                    f"into it anyway, or choose an empty folder")
+        previous = read_json(out / SETTINGS_FILE)
+        if previous != settings:
+            changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+            raise ExportExistsError(f"{out}: holds an unfinished export with other settings (differs in "
+                                    f"{', '.join(changed)}); pass --overwrite to start again")
+        resumed = True
+        remove_stale_temp_files(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / SETTINGS_FILE, settings)
+    return resumed
+
+
+def remove_stale_temp_files(out_dir: Path) -> int:
+    """Delete the ``.<name>.<random>.tmp`` files a killed run left behind in the export's folders."""
+    removed = 0
+    for name in ("masks", "scoremaps", SHARD_DIR):
+        for path in (Path(out_dir) / name).rglob(".*.tmp"):
+            path.unlink(missing_ok=True)
+            removed += 1
+    for path in Path(out_dir).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def shard_done(out_dir: Path, shard: int, fingerprint: str) -> bool:
+    """True when the shard file exists and belongs to this export (a torn or foreign file is redone)."""
+    path = shard_path(out_dir, shard)
+    if not path.is_file():
+        return False
+    try:
+        return read_json(path).get("fingerprint") == fingerprint
+    except (ValueError, OSError):
+        return False
+
+
+def write_shard(out_dir: Path, shard: int, fingerprint: str, images: list[dict], annotations: list[dict],
+                bad: list[dict]) -> Path:
+    """Commit one shard: its per-image files are already written, so this file marks the shard finished."""
+    path = shard_path(out_dir, shard)
+    atomic_write_json(path, {"fingerprint": fingerprint, "shard": shard, "images": images,
+                             "annotations": annotations, "bad_images": bad}, indent=None)
+    return path
+
+
+def load_shards(out_dir: Path, total: int, fingerprint: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """All shards' (images, annotations, bad images) in index order; raises naming any missing shard."""
+    missing = [s for s in range(total) if not shard_done(out_dir, s, fingerprint)]
+    if missing:
+        head = ", ".join(shard_path(out_dir, s).name for s in missing[:5])
+        raise FileNotFoundError(f"{out_dir}: {len(missing)} of {total} shards are not finished ({head}"
+                                f"{', ...' if len(missing) > 5 else ''}); run the export again to complete them")
+    images: list[dict] = []
+    anns: list[dict] = []
+    bad: list[dict] = []
+    for s in range(total):
+        data = read_json(shard_path(out_dir, s))
+        images += data["images"]
+        anns += data["annotations"]
+        bad += data["bad_images"]
+    images.sort(key=lambda im: im["index"])
+    anns.sort(key=lambda a: (a["image_index"], a["order"]))
+    bad.sort(key=lambda b: b["index"])
+    return images, anns, bad
+
+
+def number(images: Sequence[dict], annotations: Iterable[dict]) -> tuple[list[dict], list[dict]]:
+    """COCO ids: image id = sorted index + 1, annotation ids 1.. in merge order."""
+    coco_images = [{"id": im["index"] + 1, "file_name": im["image_id"], "width": im["width"],
+                    "height": im["height"]} for im in images]
+    coco_anns = []
+    for i, a in enumerate(annotations):
+        ann = {k: v for k, v in a.items() if k not in ("image_index", "order", "rank")}
+        coco_anns.append({"id": i + 1, "image_id": a["image_index"] + 1, **ann})
+    return coco_images, coco_anns
+
+
+def write_bad_images(out_dir: Path, bad: Sequence[dict]) -> None:
+    """``bad_images.txt``: one ``<image_id>\\t<reason>`` line per skipped image (an empty file when none)."""
+    lines = [f"{b['image_id']}\t{' '.join(str(b['reason']).split())}\n" for b in bad]
+    atomic_write_text(Path(out_dir) / BAD_FILE, "".join(lines))

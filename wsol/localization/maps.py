@@ -1,0 +1,88 @@
+"""Score-map post-processing shared by evaluation and export: upsampling, normalisation, thresholds.
+
+Conventions follow wsolevaluation (Choe et al., "Evaluating Weakly Supervised Object Localization Methods
+Right", CVPR 2020, https://arxiv.org/abs/2001.07437): maps are upsampled bicubically to the 224 x 224 input,
+min-max normalised to [0, 1], quantised as ``uint8(map * 255)`` and thresholded *relative to the map's maximum*:
+pixel ``p`` is foreground at threshold ``tau`` iff ``q[p] > int(tau * max(q))``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+EVAL_SIZE = 224
+
+
+def threshold_list(interval: float) -> np.ndarray:
+    """wsolevaluation's CAM thresholds ``np.arange(0, 1, interval)`` (float64, same floating-point values)."""
+    if not 0 < interval < 1:
+        raise ValueError(f"cam_curve_interval must be in (0, 1), got {interval}")
+    return np.arange(0, 1, interval)
+
+
+def upsample_maps(maps: torch.Tensor, size: tuple[int, int] = (EVAL_SIZE, EVAL_SIZE)) -> torch.Tensor:
+    """Bicubic upsampling of (B, h, w) maps to (B, H, W) on the maps' device (cv2.INTER_CUBIC equivalent:
+    a = -0.75, half-pixel centres); ``size`` is (H, W)."""
+    if maps.dim() != 3:
+        raise ValueError(f"expected maps of shape (B, h, w), got {tuple(maps.shape)}")
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps.float().clone()
+    out = F.interpolate(maps[:, None].float(), size=tuple(size), mode="bicubic", align_corners=False)
+    return out[:, 0]
+
+
+def _describe(names: Sequence[str] | None, index: int) -> str:
+    return repr(names[index]) if names is not None else f"#{index}"
+
+
+def check_finite(maps: torch.Tensor | np.ndarray, names: Sequence[str] | None = None) -> None:
+    """Raise ValueError naming the first map (image id when ``names`` is given) holding NaN or inf."""
+    if isinstance(maps, np.ndarray):
+        bad = ~np.isfinite(maps.reshape(len(maps), -1)).all(axis=1)
+        idx = np.flatnonzero(bad)
+    else:
+        bad = ~torch.isfinite(maps.reshape(len(maps), -1)).all(dim=1)
+        idx = torch.nonzero(bad).flatten().cpu().numpy()
+    if len(idx):
+        raise ValueError(f"score map of image {_describe(names, int(idx[0]))} contains NaN or inf values")
+
+
+def normalize_maps(maps: torch.Tensor | np.ndarray, names: Sequence[str] | None = None):
+    """Min-max normalise every map of a (B, H, W) batch to [0, 1]: ``(m - min) / max(m - min)``.
+
+    Returns a new array/tensor of the same type (the input is never modified). A constant map has no
+    foreground information and becomes all zeros (wsolevaluation's choice; its boxes are then [0, 0, 0, 0]).
+    NaN or inf raise ValueError naming the image (wsolevaluation silently zeroes NaN maps instead).
+    """
+    check_finite(maps, names)
+    if isinstance(maps, np.ndarray):
+        flat = maps.reshape(len(maps), -1)
+        shifted = flat - flat.min(axis=1, keepdims=True)
+        peak = shifted.max(axis=1, keepdims=True)
+        out = np.divide(shifted, peak, out=np.zeros_like(shifted), where=peak > 0)
+        return out.reshape(maps.shape)
+    flat = maps.reshape(len(maps), -1)
+    shifted = flat - flat.amin(dim=1, keepdim=True)
+    peak = shifted.amax(dim=1, keepdim=True)
+    out = torch.where(peak > 0, shifted / peak.clamp_min(torch.finfo(shifted.dtype).tiny), torch.zeros_like(shifted))
+    return out.reshape(maps.shape)
+
+
+def quantize_maps(norm_maps: torch.Tensor | np.ndarray) -> np.ndarray:
+    """``uint8(norm_map * 255)`` with truncation, as wsolevaluation builds the image it thresholds."""
+    if isinstance(norm_maps, torch.Tensor):
+        return (norm_maps * 255).to(torch.uint8).cpu().numpy()
+    return (norm_maps * 255).astype(np.uint8)
+
+
+def threshold_levels(q_max: np.ndarray | int, thresholds: np.ndarray) -> np.ndarray:
+    """Integer cut levels ``int(tau * max(q))`` per map and threshold: shape (B, T) for (B,) maxima.
+
+    Foreground at threshold ``tau`` is ``q > level`` (cv2.THRESH_BINARY is strict).
+    """
+    q_max = np.atleast_1d(np.asarray(q_max)).astype(np.float64)
+    return np.floor(q_max[:, None] * np.asarray(thresholds, np.float64)[None, :]).astype(np.int64)

@@ -1,0 +1,70 @@
+"""The faithful slow reference: one cv2.findContours call per threshold, exactly as wsolevaluation does it.
+
+Kept for tests and the benchmark only (``wsol bench-localization``); evaluation uses the component-tree path in
+:mod:`wsol.localization.component_tree`, which must give the same figures. Steps per threshold ``tau``
+(Choe et al., CVPR 2020, https://arxiv.org/abs/2001.07437, ``evaluation.py``): binary image
+``uint8(map * 255) > int(tau * max)``; contours with ``RETR_TREE`` / ``CHAIN_APPROX_SIMPLE`` (holes included);
+v1 keeps ``max(contours, key=cv2.contourArea)`` (first on ties); each contour's box is cv2.boundingRect's
+``(x, y, x + w, y + h)`` clipped to ``(W - 1, H - 1)``; no contour gives ``[0, 0, 0, 0]``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from wsol.localization.boxes import box_iou
+
+
+def contour_boxes(q: np.ndarray, level: int, multi_contour: bool) -> np.ndarray:
+    """Boxes (K, 4) of the contours of ``q > level`` (v1: only the one of largest cv2.contourArea)."""
+    height, width = q.shape
+    _, binary = cv2.threshold(q, int(level), 255, cv2.THRESH_BINARY)
+    contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+    if len(contours) == 0:
+        return np.zeros((1, 4), np.int64)
+    if not multi_contour:
+        contours = [max(contours, key=cv2.contourArea)]
+    boxes = []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+    return np.asarray(boxes, np.int64)
+
+
+def reference_boxes(norm_map: np.ndarray, thresholds: np.ndarray, multi_contour: bool = False) -> list[np.ndarray]:
+    """Per threshold, the boxes wsolevaluation derives from one normalised map (H, W) in [0, 1]."""
+    q = (norm_map * 255).astype(np.uint8)
+    q_max = q.max()
+    return [contour_boxes(q, int(t * q_max), multi_contour) for t in thresholds]
+
+
+def reference_best_iou(norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: np.ndarray,
+                       multi_contour: bool = False) -> np.ndarray:
+    """Per threshold, the best inclusive IoU between the map's boxes and the GT boxes (T,)."""
+    return np.array([box_iou(b, gt_boxes).max() for b in reference_boxes(norm_map, thresholds, multi_contour)])
+
+
+def reference_threshold_ious(norm_map: np.ndarray, thresholds: np.ndarray,
+                             gt_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(v1, v2) best IoU per threshold from one findContours call per threshold (both wsolevaluation modes)."""
+    q = (norm_map * 255).astype(np.uint8)
+    height, width = q.shape
+    q_max = q.max()
+    v1 = np.empty(len(thresholds))
+    v2 = np.empty(len(thresholds))
+    for j, t in enumerate(thresholds):
+        _, binary = cv2.threshold(q, int(t * q_max), 255, cv2.THRESH_BINARY)
+        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+        if len(contours) == 0:
+            v1[j] = v2[j] = box_iou(np.zeros((1, 4)), gt_boxes).max()
+            continue
+        boxes = []
+        for contour in contours:
+            x, y, w, h = cv2.boundingRect(contour)
+            boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+        largest = max(range(len(contours)), key=lambda k: cv2.contourArea(contours[k]))
+        ious = box_iou(np.asarray(boxes), gt_boxes).max(axis=1)
+        v1[j] = ious[largest]
+        v2[j] = ious.max()
+    return v1, v2
