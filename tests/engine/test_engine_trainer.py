@@ -133,3 +133,13 @@ def test_cam_overlay_grid_of_fixed_batch(tmp_path):
     assert grid.dtype.name == "uint8" and grid.ndim == 3 and grid.shape[2] == 3
     assert grid.shape[1] >= 3 * 32 and grid.shape[0] >= 32
     assert model.training  # localize restored the mode
+
+
+def test_optimizer_choice_keeps_split_lrs(tmp_path):
+    cfg = tiny_config(tmp_path, "optim.name=adamw", "optim.lr=0.01", "optim.head_lr_mult=10")
+    model = build_model(cfg.model, 3)
+    opt = build_optimizer(model, cfg.optim)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert {g["name"]: g["lr"] for g in opt.param_groups} == pytest.approx({"backbone": 0.01, "new": 0.1})
+    sgd = build_optimizer(model, tiny_config(tmp_path).optim)
+    assert isinstance(sgd, torch.optim.SGD)

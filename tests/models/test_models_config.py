@@ -53,6 +53,8 @@ def test_unknown_method_and_backbone_list_known_ones():
 def test_semantic_checks():
     with pytest.raises(ConfigError, match="optim.schedule='linear': expected one of step, cosine, constant"):
         load_config(None, ["optim.schedule=linear"])
+    with pytest.raises(ConfigError, match="optim.name='adam': expected one of sgd, adamw"):
+        load_config(None, ["optim.name=adam"])
     with pytest.raises(ConfigError, match=r"model.acol.delta=1.5"):
         load_config(None, ["model.acol.delta=1.5"])
 

@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", default=None, help="output folder (default: <checkpoint dir>/eval_<split>)")
+    p.add_argument("--cam-method", default="native",
+                   help="map source: 'native' (the model's own class maps) or an explainer name "
+                        "(gradcam, gradcam++, layercam, scorecam, ...; see wsol.cams.CAM_METHODS)")
+    p.add_argument("--cam-layer", nargs="+", default=["backbone"],
+                   help="target layer(s) of an explainer (default: backbone, the features the heads see)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -69,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     model, cfg = load_model(args.checkpoint, map_location=args.device)
     model.to(args.device)
+    if args.cam_method != "native":
+        from wsol.cams import build_localizer
+
+        model = build_localizer(model, args.cam_method, args.cam_layer)
     data_cfg = _get(cfg, "data")
     args.data = args.data or _get(data_cfg, "root", "data/synthetic")
     args.protocol = args.protocol or _get(data_cfg, "protocol", "resize")
@@ -85,9 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         fixed = chosen["chosen_threshold"]
         print(f"CAM threshold chosen on {args.fixed_threshold_from} ({chosen['chosen_threshold_metric']}): {fixed:.4f}")
     result = evaluate_model(model, _loader(args, args.split), fixed_threshold=fixed, with_curves=True, **common)
-    result.update(split=args.split, checkpoint=str(args.checkpoint), fixed_threshold_from=args.fixed_threshold_from)
+    result.update(split=args.split, checkpoint=str(args.checkpoint), fixed_threshold_from=args.fixed_threshold_from,
+                  cam_method=args.cam_method)
     print(format_table(result, args.split, args.fixed_threshold_from))
-    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / f"eval_{args.split}"
+    suffix = "" if args.cam_method == "native" else f"_{args.cam_method.replace('+', 'p')}"
+    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / f"eval_{args.split}{suffix}"
     for path in write_outputs(result, out):
         print(f"wrote {path}")
     return 0

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank", type=int, default=None, help="this process's rank without torchrun")
     p.add_argument("--world-size", type=int, default=None, help="number of independent rank processes")
     p.add_argument("--merge-only", action="store_true", help="merge finished shards of --out and stop")
+    p.add_argument("--cam-method", default="native",
+                   help="map source: 'native' (the model's own class maps) or an explainer name (gradcam, ...)")
+    p.add_argument("--cam-layer", nargs="+", default=["backbone"], help="target layer(s) of an explainer")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -155,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"wsol export: {exc}") from None
     device = _device(args.device, local)
     model, cfg = load_model(args.checkpoint, map_location=device)
+    if args.cam_method != "native":
+        from wsol.cams import build_localizer
+
+        model = build_localizer(model, args.cam_method, args.cam_layer)
     source = _source(args, cfg, meta["class_names"], int(model.num_classes))
     post = PostprocessSettings(threshold=threshold, num_classes=int(model.num_classes), boxes=args.boxes,
                                ignore_below=args.ignore_below, write_masks=not args.no_masks,

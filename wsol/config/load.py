@@ -18,6 +18,7 @@ CHOICES = {
     "data.format": ("auto", "wsolevaluation", "cub", "coco"),
     "data.protocol": ("resize", "resize_crop"),
     "optim.schedule": ("step", "cosine", "constant"),
+    "optim.name": ("sgd", "adamw"),
     "train.amp": ("auto", "bf16", "fp32"),
     "train.best_mode": ("max", "min"),
 }

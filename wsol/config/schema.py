@@ -67,6 +67,7 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
+    name: str = "sgd"  # sgd | adamw
     lr: float = 0.001  # backbone learning rate
     head_lr_mult: float = 10.0  # new layers (heads, attention) train at lr × this
     momentum: float = 0.9

@@ -1,4 +1,4 @@
-"""Validation each epoch: the evaluation module's ``evaluate_model`` when present, else classification only.
+"""Validation each epoch: ``wsol.evaluation.evaluate_model`` (every localization metric) or classification only.
 
 This is the hook point between training and ``wsol.evaluation``: ``run_validation`` returns flat metric
 names (``top1_cls``, ... and whatever the evaluator reports) and, when the evaluator chose one, the fixed
@@ -37,49 +37,19 @@ def classification_metrics(model: Any, loader: Any, device: torch.device, amp: b
     return {"top1_cls": 100.0 * correct1 / total, "top5_cls": 100.0 * correct5 / total, "loss": loss_sum / total}
 
 
-class MasksAtEvalSize:
-    """Iterate a loader with its masks resized (nearest, so 0/1/255 stay) to the evaluator's 224×224 frame.
-
-    The evaluator upsamples maps to 224 as wsolevaluation does, while the dataset yields masks at the
-    network input size (64 on the synthetic benchmark); this keeps both in one frame.
-    """
-
-    def __init__(self, loader: Any, size: int = 224) -> None:
-        self.loader, self.size = loader, size
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        for batch in self.loader:
-            mask = batch.get("mask")
-            if mask is not None and tuple(mask.shape[-2:]) != (self.size, self.size):
-                resized = F.interpolate(mask[:, None].float(), size=(self.size, self.size), mode="nearest")
-                batch = {**batch, "mask": resized[:, 0].to(torch.uint8)}
-            yield batch
-
-
-def _evaluation_api() -> tuple[Any, Any] | None:
-    try:
-        from wsol.evaluation import evaluate_model, localization_record
-    except ImportError:  # training still works with classification metrics only
-        return None
-    return evaluate_model, localization_record
-
-
 def run_validation(model: Any, loader: Any, device: torch.device, amp: bool, localization: bool,
                    protocol: str = "resize", progress: bool = True) -> tuple[dict[str, float], dict | None]:
     """(metrics, the checkpoint's ``localization`` record or None).
 
-    With ``localization`` and ``wsol.evaluation`` available, ``evaluate_model`` gives every figure
-    (top-1/top-5 cls, MaxBoxAcc(V2), top-1/GT-known loc, PxAP, the threshold chosen on this split);
-    otherwise classification metrics (+ mean CE) from :func:`classification_metrics`.
+    With ``localization``, ``wsol.evaluation.evaluate_model`` gives every figure (top-1/top-5 cls,
+    MaxBoxAcc(V2), top-1/GT-known loc, PxAP, the threshold chosen on this split); otherwise classification
+    metrics (+ mean CE) from :func:`classification_metrics`.
     """
-    api = _evaluation_api() if localization else None
-    if api is None:
+    if not localization:
         return classification_metrics(model, loader, device, amp, progress), None
-    evaluate_model, localization_record = api
-    result = evaluate_model(model, MasksAtEvalSize(loader), protocol=protocol, device=device, progress=progress)
+    from wsol.evaluation import evaluate_model, localization_record
+
+    result = evaluate_model(model, loader, protocol=protocol, device=device, progress=progress)
     metrics = {k: float(v) for k, v in result.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("num_images",)}
     record = localization_record(result, "val") if "chosen_threshold" in result else None

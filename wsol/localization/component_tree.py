@@ -3,7 +3,7 @@ per-threshold cv2.findContours loop of wsolevaluation (:mod:`wsol.localization.r
 
 Why: a per-threshold contour loop costs in proportion to the number of thresholds (1,000 by default in
 wsolevaluation). Here each map is visited twice (foreground in decreasing order, background in increasing
-order) whatever the number of thresholds; see :mod:`wsol.localization._kernels` for the algorithm. The rare
+order) whatever the number of thresholds; see :mod:`wsol.localization._tree` for the algorithm. The rare
 thresholds where cv2's choice of "largest contour" cannot be decided from region statistics (a region with holes
 whose exact contour area could change the winner) are recomputed with cv2 exactly, so results stay identical.
 """
@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from wsol.localization import _kernels
+from wsol.localization import _tree
 from wsol.localization.boxes import box_iou
 from wsol.localization.maps import threshold_levels
 from wsol.localization.reference import contour_boxes
@@ -53,45 +53,55 @@ def threshold_ious(qs: np.ndarray, thresholds: np.ndarray, gt_boxes: Sequence[np
     qs = np.ascontiguousarray(qs, dtype=np.uint8)
     if qs.ndim != 3:
         raise ValueError(f"expected quantised maps (B, H, W), got shape {qs.shape}")
+    if qs.shape[1] >= 1 << 15 or qs.shape[2] >= 1 << 16:
+        raise ValueError(f"maps of shape {qs.shape[1:]} are too large (pixels are packed as y << 16 | x)")
     if len(gt_boxes) != len(qs):
         raise ValueError(f"{len(qs)} maps but {len(gt_boxes)} GT box sets")
     b, t = len(qs), len(thresholds)
-    levels = threshold_levels(qs.reshape(b, -1).max(axis=1), thresholds)
+    if t and not np.all(np.asarray(thresholds) >= 0):
+        raise ValueError(f"CAM thresholds must be >= 0 (wsolevaluation uses [0, 1)), got {np.min(thresholds)}")
+    # a level >= max(q) leaves no foreground, exactly as 255 does; the kernels index 256 grey levels
+    levels = np.minimum(threshold_levels(qs.reshape(b, -1).max(axis=1), thresholds), 255)
     gts, n_gts = _pad_gt(gt_boxes)
     boxes = np.zeros((b, t, 4), np.int64)
     undecided = np.zeros((b, t), np.bool_)
+    iou_v1 = np.zeros((b, t), np.float64)
     iou_v2 = np.zeros((b, t), np.float64)
     threads = max(1, min(num_threads or default_threads(), b))
     bounds = np.linspace(0, b, threads + 1).astype(int)
 
     def run(lo: int, hi: int) -> None:
         if hi > lo:
-            _kernels.batch_pass(qs[lo:hi], levels[lo:hi], gts[lo:hi], n_gts[lo:hi], multi_contour,
-                                boxes[lo:hi], undecided[lo:hi], iou_v2[lo:hi])
+            _tree.batch_pass(qs[lo:hi], levels[lo:hi], gts[lo:hi], n_gts[lo:hi], multi_contour,
+                             boxes[lo:hi], undecided[lo:hi], iou_v1[lo:hi], iou_v2[lo:hi])
 
     if threads == 1:
         run(0, b)
     else:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, bounds[:-1], bounds[1:]))
-    fallbacks = _resolve_undecided(qs, levels, undecided, boxes)
-    iou_v1 = np.empty((b, t), np.float64)
-    for i in range(b):
-        iou_v1[i] = box_iou(boxes[i], gts[i, : n_gts[i]]).max(axis=1)
-    if not multi_contour:
-        iou_v2 = iou_v1.copy()
+    fallbacks = 0
+    if undecided.any():
+        fallbacks = _resolve_undecided(qs, levels, undecided, boxes)
+        rows, cols = np.nonzero(undecided)
+        for i in np.unique(rows):
+            js = cols[rows == i]
+            iou_v1[i, js] = box_iou(boxes[i, js], gts[i, : n_gts[i]]).max(axis=1)
+        if not multi_contour:
+            iou_v2[undecided] = iou_v1[undecided]
     return ThresholdIoUs(boxes, iou_v1, iou_v2, fallbacks)
 
 
 def _resolve_undecided(qs: np.ndarray, levels: np.ndarray, undecided: np.ndarray, boxes: np.ndarray) -> int:
-    """Recompute with cv2 the v1 boxes the kernel could not decide (one findContours per distinct level)."""
+    """Recompute with cv2 the v1 boxes the kernel could not decide (one findContours per map and distinct level)."""
     count = 0
+    done: dict[tuple[int, int], np.ndarray] = {}
     for i, j in zip(*np.nonzero(undecided)):
-        if j > 0 and undecided[i, j - 1] and levels[i, j - 1] == levels[i, j]:
-            boxes[i, j] = boxes[i, j - 1]
-            continue
-        boxes[i, j] = contour_boxes(qs[i], int(levels[i, j]), multi_contour=False)[0]
-        count += 1
+        key = (int(i), int(levels[i, j]))
+        if key not in done:
+            done[key] = contour_boxes(qs[i], key[1], multi_contour=False)[0]
+            count += 1
+        boxes[i, j] = done[key]
     return count
 
 

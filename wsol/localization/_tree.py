@@ -1,0 +1,361 @@
+"""Numba kernels behind :mod:`wsol.localization.component_tree`: every threshold's regions in two sweeps per map.
+
+Why this is fast: a map is quantised to uint8 before thresholding, so its binary masks nest as the threshold
+falls. One counting sort by grey value (256 buckets, raster order inside a bucket) orders the pixels; adding them
+in decreasing value to a union–find forest (8-connectivity, the foreground of ``cv2.findContours``) yields every
+region of every threshold (Najman & Couprie, "Building the component tree in quasi-linear time", IEEE TIP 2006).
+Only the grey levels that thresholds use, ``int(tau * max(q))``, are read out, so 100 or 1,000 thresholds cost
+about the same. The union–find runs over *region ids* (a small, cache-resident array), not pixels: each pixel keeps
+the id it got when added and one ``find`` maps it to its current region.
+
+Each region carries its bounding box, its first pixel in raster order and two integer sums over the 2x2 pixel
+quads it touches (all foreground pixels of a quad are 8-adjacent, so a quad belongs to one region):
+
+* ``cov2`` = 2 * #(quads with 4 foreground pixels) + #(quads with 3): twice the shoelace area of the contour
+  through the boundary pixel centres when the region has no hole (what ``cv2.contourArea`` returns);
+* ``eul4`` = #Q1 - #Q3 - 2 #QD = 4 * (1 - holes), the 8-connected Euler number times four (Gray, "Local
+  properties of binary images in two dimensions", IEEE TC 1971).
+
+Holes (4-connected background regions away from the image border; ``cv2.RETR_TREE`` gives each its own contour,
+whose box is the hole's box grown by one pixel) come from a second sweep over the background in increasing value,
+run only up to the highest level where a hole's box could beat the regions' best IoU (MaxBoxAccV2).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from wsol.localization._tables import DC, DE, NRUNS, RUNS
+from wsol.localization._common import cover_ratio, iou_inclusive
+
+# region record fields (one int32 row per region id, so a region's fields share a cache line)
+X0, Y0, X1, Y1, FIRST, COV2, EUL4, APOS = range(8)
+
+
+@numba.njit(cache=True, nogil=True)
+def counting_sort(q, h, w, hist, order):
+    """Pixels of ``q`` (H * W) grouped by grey value, raster order inside a value; bucket v is
+    ``order[hist[v]:hist[v + 1]]`` (``hist`` has 257 entries). A pixel is stored packed as ``y << 16 | x`` so the
+    sweeps need no integer division (which dominated their per-pixel cost)."""
+    hist[:] = 0
+    for i in range(h * w):
+        hist[q[i] + 1] += 1
+    for v in range(256):
+        hist[v + 1] += hist[v]
+    fill = hist[:256].copy()
+    i = 0
+    for y in range(h):
+        for x in range(w):
+            v = q[i]
+            order[fill[v]] = (y << 16) | x
+            fill[v] += 1
+            i += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _new_region(parent, reg, active, n_active, root, x, y, i):
+    """Start region ``root`` at pixel (x, y) (raster index ``i``) and list it; returns the new list length."""
+    parent[root] = root
+    reg[root, X0] = x
+    reg[root, Y0] = y
+    reg[root, X1] = x
+    reg[root, Y1] = y
+    reg[root, FIRST] = i
+    reg[root, COV2] = 0
+    reg[root, EUL4] = 0
+    reg[root, APOS] = n_active
+    active[n_active] = root
+    return n_active + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, active, n_active, n_ids, offs):
+    """Turn pixels ``order[lo:hi]`` foreground: new regions, unions with 8-neighbours, quad sums.
+
+    Everything is written out inline: a numba call taking arrays inside a per-pixel loop costs reference-count
+    updates that made the sweep ten times slower. ``find`` uses path halving on the region-id forest.
+    """
+    w2 = w + 2
+    for pos in range(lo, hi):
+        e = order[pos]
+        y = e >> 16
+        x = e & 0xFFFF
+        i = y * w + x
+        p = (y + 1) * w2 + x + 1
+        # branch-free 3x3 mask from the byte mask ``fg`` (4x smaller than ``lab``: stays in L1 cache)
+        nbits = (fg[p - w2 - 1] | (fg[p - w2] << 1) | (fg[p - w2 + 1] << 2) | (fg[p - 1] << 3)
+                 | (fg[p + 1] << 5) | (fg[p + w2 - 1] << 6) | (fg[p + w2] << 7) | (fg[p + w2 + 1] << 8))
+        fg[p] = 1
+        n_runs = NRUNS[nbits]
+        if n_runs == 0:  # a new region (rare: a helper call is affordable here)
+            root = n_ids
+            n_ids += 1
+            n_active = _new_region(parent, reg, active, n_active, root, x, y, i)
+        else:  # join the first run's region; merge the other runs' regions into it
+            root = lab[p + offs[RUNS[nbits, 0]]]
+            while parent[root] != root:
+                parent[root] = parent[parent[root]]
+                root = parent[root]
+            for j in range(1, n_runs):
+                r2 = lab[p + offs[RUNS[nbits, j]]]
+                while parent[r2] != r2:
+                    parent[r2] = parent[parent[r2]]
+                    r2 = parent[r2]
+                if r2 != root:
+                    if r2 < root:  # the older (lower id, usually larger) region stays the root
+                        root, r2 = r2, root
+                    parent[r2] = root
+                    reg[root, X0] = min(reg[root, X0], reg[r2, X0])
+                    reg[root, Y0] = min(reg[root, Y0], reg[r2, Y0])
+                    reg[root, X1] = max(reg[root, X1], reg[r2, X1])
+                    reg[root, Y1] = max(reg[root, Y1], reg[r2, Y1])
+                    reg[root, FIRST] = min(reg[root, FIRST], reg[r2, FIRST])
+                    reg[root, COV2] += reg[r2, COV2]
+                    reg[root, EUL4] += reg[r2, EUL4]
+                    last = active[n_active - 1]  # swap-remove r2 from the live regions
+                    active[reg[r2, APOS]] = last
+                    reg[last, APOS] = reg[r2, APOS]
+                    n_active -= 1
+            reg[root, X0] = min(reg[root, X0], x)
+            reg[root, Y0] = min(reg[root, Y0], y)
+            reg[root, X1] = max(reg[root, X1], x)
+            reg[root, Y1] = max(reg[root, Y1], y)
+            reg[root, FIRST] = min(reg[root, FIRST], i)
+        lab[p] = root
+        reg[root, COV2] += DC[nbits]
+        reg[root, EUL4] += DE[nbits]
+    return n_active, n_ids
+
+
+@numba.njit(cache=True, nogil=True)
+def _pick_largest(reg, active, n_active):
+    """Region whose contour cv2 would pick with ``max(contours, key=cv2.contourArea)``, or -1 if undecidable.
+
+    Without holes the area is exact (cov2 / 2) and cv2's order (last discovered first) breaks ties toward the
+    region whose first raster pixel comes last. With holes the area lies in [cov2 / 2, (bw - 1)(bh - 1)]; the
+    choice is certain only when the best lower bound beats every other region's upper bound.
+    """
+    best = -1
+    any_holes = False
+    for k in range(n_active):
+        r = active[k]
+        any_holes |= reg[r, EUL4] != 4
+        if best < 0 or reg[r, COV2] > reg[best, COV2] or (
+                reg[r, COV2] == reg[best, COV2] and reg[r, FIRST] > reg[best, FIRST]):
+            best = r
+    if not any_holes:
+        return best
+    for k in range(n_active):
+        r = active[k]
+        upper = reg[r, COV2]
+        if reg[r, EUL4] != 4:
+            upper = 2 * (reg[r, X1] - reg[r, X0]) * (reg[r, Y1] - reg[r, Y0])
+        if r != best and upper >= reg[best, COV2]:
+            return -1
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
+def _score_level(reg, active, n_active, h, w, gt, n_gt, out_box, v):
+    """Read out level ``v``: v1 box (cv2's ``x + w`` convention, clipped) and its IoU, whether that choice is
+    undecided, the best IoU of any region box, and whether a hole could beat it. Returns the undecided flag."""
+    if n_active == 0:  # no contour: wsolevaluation's [0, 0, 0, 0]
+        out_box[v, :] = 0
+        empty = 0.0
+        for g in range(n_gt):
+            empty = max(empty, iou_inclusive(0, 0, 0, 0, gt[g, 0], gt[g, 1], gt[g, 2], gt[g, 3]))
+        return False, empty, empty, False
+    best = _pick_largest(reg, active, n_active)
+    undecided = best < 0
+    v1 = -1.0
+    v2 = 0.0
+    hole_bound = -1.0
+    for k in range(n_active):
+        r = active[k]
+        x1 = min(reg[r, X1] + 1, w - 1)
+        y1 = min(reg[r, Y1] + 1, h - 1)
+        x0 = reg[r, X0]
+        y0 = reg[r, Y0]
+        iou = 0.0
+        bound = -1.0
+        for g in range(n_gt):
+            iou = max(iou, iou_inclusive(x0, y0, x1, y1, gt[g, 0], gt[g, 1], gt[g, 2], gt[g, 3]))
+            if reg[r, EUL4] != 4:
+                bound = max(bound, cover_ratio(x0, y0, x1, y1, gt[g, 0], gt[g, 1], gt[g, 2], gt[g, 3]))
+        hole_bound = max(hole_bound, bound)
+        v2 = max(v2, iou)
+        if r == best or (undecided and k == 0):
+            v1 = iou
+            out_box[v, 0] = reg[r, X0]
+            out_box[v, 1] = reg[r, Y0]
+            out_box[v, 2] = x1
+            out_box[v, 3] = y1
+    return undecided, v1, v2, hole_bound > v2
+
+
+@numba.njit(cache=True, nogil=True)
+def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg, active, offs,
+                     out_box, out_und, out_v1, out_v2, out_holes):
+    """Regions of ``q > v`` for every used level ``v`` (``used[v]``), visited from the highest level down.
+
+    Writes per level value: v1 box and IoU, undecided flag, best region IoU (v2) and whether a hole could raise
+    it. Pixels live in a frame padded by one background pixel (``(y + 1) * (w + 2) + x + 1``), ``lab`` = -1 for
+    background, so neighbourhoods need no bounds checks. Returns the highest level where holes matter (-1: none).
+    """
+    lab[:] = -1
+    fg[:] = 0
+    n_active = 0
+    n_ids = 0
+    hole_hi = -1
+    lowest = 0
+    while not used[lowest]:
+        lowest += 1
+    for v in range(255, lowest - 1, -1):
+        if used[v]:
+            und, v1, v2, holes = _score_level(reg, active, n_active, h, w, gt, n_gt, out_box, v)
+            out_und[v] = und
+            out_v1[v] = v1
+            out_v2[v] = v2
+            out_holes[v] = holes
+            if holes and hole_hi < 0:
+                hole_hi = v
+        if v > lowest:
+            n_active, n_ids = _add_foreground(order, hist[v], hist[v + 1], w, lab, fg, parent, reg, active, n_active,
+                                              n_ids, offs)
+    return hole_hi
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_background(order, lo, hi, w, lab, parent, reg, active, n_active, n_ids):
+    """Turn pixels ``order[lo:hi]`` background: unions with 4-neighbours; region id 0 is the outside (the padding
+    frame and all that joins it) and always stays a root, every other listed region is a hole."""
+    w2 = w + 2
+    for pos in range(lo, hi):
+        e = order[pos]
+        y = e >> 16
+        x = e & 0xFFFF
+        i = y * w + x
+        p = (y + 1) * w2 + x + 1
+        n0 = lab[p - w2]
+        n1 = lab[p - 1]
+        n2 = lab[p + 1]
+        n3 = lab[p + w2]
+        if max(max(n0, n1), max(n2, n3)) == 0:  # fast path: only the outside (id 0, never re-rooted) around
+            lab[p] = 0
+            continue
+        root = -1
+        for d in range(4):
+            r2 = n0 if d == 0 else (n1 if d == 1 else (n2 if d == 2 else n3))
+            if r2 < 0:
+                continue
+            while parent[r2] != r2:
+                parent[r2] = parent[parent[r2]]
+                r2 = parent[r2]
+            if root < 0:
+                root = r2
+            elif r2 != root:
+                if r2 < root:  # the older region stays the root; the outside (0) always does
+                    root, r2 = r2, root
+                parent[r2] = root
+                if root != 0:
+                    reg[root, X0] = min(reg[root, X0], reg[r2, X0])
+                    reg[root, Y0] = min(reg[root, Y0], reg[r2, Y0])
+                    reg[root, X1] = max(reg[root, X1], reg[r2, X1])
+                    reg[root, Y1] = max(reg[root, Y1], reg[r2, Y1])
+                last = active[n_active - 1]  # swap-remove r2 from the listed holes
+                active[reg[r2, APOS]] = last
+                reg[last, APOS] = reg[r2, APOS]
+                n_active -= 1
+        if root < 0:  # a new hole (rare)
+            root = n_ids
+            n_ids += 1
+            n_active = _new_region(parent, reg, active, n_active, root, x, y, i)
+        elif root != 0:
+            reg[root, X0] = min(reg[root, X0], x)
+            reg[root, Y0] = min(reg[root, Y0], y)
+            reg[root, X1] = max(reg[root, X1], x)
+            reg[root, Y1] = max(reg[root, Y1], y)
+        lab[p] = root
+    return n_active, n_ids
+
+
+@numba.njit(cache=True, nogil=True)
+def hole_sweep(q, h, w, hist, order, top, wanted, gt, n_gt, lab, parent, reg, active, out_v2):
+    """Raise ``out_v2[v]`` to the best IoU of a hole contour's box, for the levels ``v <= top`` with ``wanted[v]``.
+
+    Background at level v is ``q <= v`` (4-connected, as cv2's border following sees it); a hole is a background
+    region that does not touch the border, and its contour runs through the foreground pixels around it, so its
+    box is the hole's box grown by one pixel (``x + w`` convention, clipped).
+    """
+    w2 = w + 2
+    n2 = (h + 2) * w2
+    lab[:] = -1
+    for k in range(w2):
+        lab[k] = 0
+        lab[n2 - 1 - k] = 0
+    for y in range(1, h + 1):
+        lab[y * w2] = 0
+        lab[y * w2 + w + 1] = 0
+    parent[0] = 0
+    n_ids = 1
+    n_active = 0
+    for v in range(top + 1):
+        n_active, n_ids = _add_background(order, hist[v], hist[v + 1], w, lab, parent, reg, active, n_active,
+                                          n_ids)
+        if wanted[v]:
+            for k in range(n_active):
+                r = active[k]
+                x0 = reg[r, X0] - 1
+                y0 = reg[r, Y0] - 1
+                x1 = min(reg[r, X1] + 2, w - 1)
+                y1 = min(reg[r, Y1] + 2, h - 1)
+                for g in range(n_gt):
+                    out_v2[v] = max(out_v2[v], iou_inclusive(x0, y0, x1, y1, gt[g, 0], gt[g, 1], gt[g, 2], gt[g, 3]))
+
+
+@numba.njit(cache=True, nogil=True)
+def batch_pass(qs, levels, gts, n_gts, multi, boxes, undecided, iou_v1, iou_v2):
+    """Boxes and IoUs at every threshold for a batch of maps (B, H, W) uint8 with cut levels (B, T).
+
+    ``multi`` adds hole contours to the v2 IoU (MaxBoxAccV2); otherwise ``iou_v2`` is the v1 IoU. Scratch is
+    allocated once per call and reused for every map.
+    """
+    b, h, w = qs.shape
+    if levels.shape[1] == 0:  # no threshold: nothing to read out
+        return
+    n = h * w
+    w2 = w + 2
+    flat = qs.reshape(b, n)
+    hist = np.empty(257, np.int64)
+    order = np.empty(n, np.int32)
+    lab = np.empty((h + 2) * w2, np.int32)
+    fg = np.empty((h + 2) * w2, np.uint8)
+    parent = np.empty(n + 1, np.int32)
+    reg = np.empty((n + 1, 8), np.int32)
+    active = np.empty(n + 1, np.int32)
+    offs = np.array([-w2 - 1, -w2, -w2 + 1, -1, 0, 1, w2 - 1, w2, w2 + 1], np.int64)
+    used = np.zeros(256, np.bool_)
+    wanted = np.zeros(256, np.bool_)
+    lbox = np.zeros((256, 4), np.int64)
+    lund = np.zeros(256, np.bool_)
+    lv1 = np.zeros(256, np.float64)
+    lv2 = np.zeros(256, np.float64)
+    for i in range(b):
+        q = flat[i]
+        used[:] = False
+        for j in range(levels.shape[1]):
+            used[levels[i, j]] = True
+        counting_sort(q, h, w, hist, order)
+        top = foreground_sweep(q, h, w, hist, order, used, gts[i], n_gts[i], lab, fg, parent, reg, active, offs,
+                               lbox, lund, lv1, lv2, wanted)
+        if multi and top >= 0:
+            for v in range(256):
+                wanted[v] &= used[v]
+            hole_sweep(q, h, w, hist, order, top, wanted, gts[i], n_gts[i], lab, parent, reg, active, lv2)
+        for j in range(levels.shape[1]):
+            v = levels[i, j]
+            boxes[i, j, :] = lbox[v]
+            undecided[i, j] = lund[v]
+            iou_v1[i, j] = lv1[v]
+            iou_v2[i, j] = lv2[v] if multi else lv1[v]
