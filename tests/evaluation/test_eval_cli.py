@@ -145,3 +145,41 @@ def test_bench_localization_runs_and_agrees(capsys):
     assert bench_localization.main(["--num-maps", "4", "--intervals", "0.1", "--reference-maps", "2"]) == 0
     text = capsys.readouterr().out
     assert "extrapolated" in text and "True" in text
+
+
+def test_comparison_table_by_hand():
+    table = evaluate_cli.comparison_table({"native": {"top1_cls": 50.0, "pxap": 61.234},
+                                           "gradcam": {"top1_cls": 50.0, "pxap": 70.0}})
+    lines = table.splitlines()
+    assert lines[0] == "| map source | top-1 cls | PxAP |"
+    assert lines[2] == "| native | 50.00 | 61.23 |" and lines[3] == "| gradcam | 50.00 | 70.00 |"
+
+
+def test_evaluate_several_map_sources_one_command(tmp_path, monkeypatch, capsys):
+    """Native CAM and Grad-CAM on one checkpoint: same classification, own thresholds, one table."""
+    import torch
+    from omegaconf import OmegaConf
+
+    import wsol.engine.checkpoint as checkpoint
+    from wsol.models import build_model
+
+    torch.manual_seed(0)
+    cfg = OmegaConf.create({"method": "cam", "backbone": "tiny", "pretrained": False,
+                            "backbone_args": {"channels": [8, 8, 8, 8]}, "head_width": 8, "cam_head_width": 0})
+    from wsol.config.schema import ModelConfig
+
+    model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg)
+    net = build_model(model_cfg, 3)
+    monkeypatch.setattr(checkpoint, "load_model", lambda path, map_location="cpu": (net, {}))
+    monkeypatch.setattr(evaluate_cli, "_loader", lambda args, split: make_loader())
+    out = tmp_path / "eval"
+    rc = evaluate_cli.main(["--checkpoint", str(tmp_path / "ckpt.pt"), "--fixed-threshold-from", "val",
+                            "--cam-method", "native", "gradcam", "--device", "cpu", "--out", str(out),
+                            "--no-progress"])
+    assert rc == 0
+    native = json.loads((out / "evaluation.json").read_text())
+    gradcam = json.loads((tmp_path / "eval_gradcam" / "evaluation.json").read_text())
+    assert native["cam_method"] == "native" and gradcam["cam_method"] == "gradcam"
+    assert native["top1_cls"] == gradcam["top1_cls"]  # the map source cannot change classification
+    text = capsys.readouterr().out
+    assert "| native |" in text and "| gradcam |" in text

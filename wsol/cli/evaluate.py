@@ -29,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", default=None, help="output folder (default: <checkpoint dir>/eval_<split>)")
-    p.add_argument("--cam-method", default="native",
-                   help="map source: 'native' (the model's own class maps) or an explainer name "
-                        "(gradcam, gradcam++, layercam, scorecam, ...; see wsol.cams.CAM_METHODS)")
+    p.add_argument("--cam-method", nargs="+", default=["native"],
+                   help="map source(s): 'native' (the model's own class maps) and/or explainer names "
+                        "(gradcam, gradcam++, layercam, scorecam, ...; see wsol.cams.CAM_METHODS); several → "
+                        "each is evaluated and a comparison table is printed")
     p.add_argument("--cam-layer", nargs="+", default=["backbone"],
                    help="target layer(s) of an explainer (default: backbone, the features the heads see)")
     p.add_argument("--no-progress", action="store_true")
@@ -66,41 +67,73 @@ def _get(node: Any, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def main(argv: list[str] | None = None) -> int:
-    from wsol.engine.checkpoint import load_model
+COMPARISON_KEYS = [("top-1 cls", "top1_cls"), ("top-1 loc", "fixed/top1_loc"),
+                   ("GT-known loc", "fixed/gt_known_loc"), ("MaxBoxAccV2", "oracle/maxboxacc_v2"), ("PxAP", "pxap"),
+                   ("threshold", "fixed/threshold")]
+
+
+def comparison_table(results: dict[str, dict[str, Any]]) -> str:
+    """Markdown table, one row per map source (loc columns at the fixed threshold, when one was chosen)."""
+    cols = [(name, key) for name, key in COMPARISON_KEYS if any(key in r for r in results.values())]
+    lines = ["| map source | " + " | ".join(n for n, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for source, r in results.items():
+        cells = [f"{r[k]:.2f}" if isinstance(r.get(k), (int, float)) else "-" for _, k in cols]
+        lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _evaluate_source(args: argparse.Namespace, base_model: Any, method: str) -> dict[str, Any]:
     from wsol.evaluation import evaluate_model
     from wsol.evaluation.report import format_table, write_outputs
+
+    model = base_model
+    if method != "native":
+        from wsol.cams import build_localizer
+
+        model = build_localizer(base_model, method, args.cam_layer)
+    common = dict(cam_curve_interval=args.cam_curve_interval, iou_thresholds=args.iou_thresholds,
+                  protocol=args.protocol, device=args.device, progress=not args.no_progress)
+    fixed = None
+    if args.fixed_threshold_from == "checkpoint":
+        if method != "native":
+            raise SystemExit("wsol evaluate: the checkpoint's threshold belongs to its native maps; use "
+                             "--fixed-threshold-from val with --cam-method")
+        fixed = _stored_threshold(args.checkpoint)
+    elif args.fixed_threshold_from:
+        chosen = evaluate_model(model, _loader(args, args.fixed_threshold_from), **common)
+        fixed = chosen["chosen_threshold"]
+        print(f"[{method}] CAM threshold chosen on {args.fixed_threshold_from} "
+              f"({chosen['chosen_threshold_metric']}): {fixed:.4f}")
+    result = evaluate_model(model, _loader(args, args.split), fixed_threshold=fixed, with_curves=True, **common)
+    result.update(split=args.split, checkpoint=str(args.checkpoint), fixed_threshold_from=args.fixed_threshold_from,
+                  cam_method=method)
+    print(f"[{method}]")
+    print(format_table(result, args.split, args.fixed_threshold_from))
+    suffix = "" if method == "native" else f"_{method.replace('+', 'p')}"
+    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / f"eval_{args.split}"
+    if len(args.cam_method) > 1 or method != "native":
+        out = out.with_name(out.name + suffix) if suffix else out
+    for path in write_outputs(result, out):
+        print(f"wrote {path}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wsol.engine.checkpoint import load_model
 
     args = build_parser().parse_args(argv)
     model, cfg = load_model(args.checkpoint, map_location=args.device)
     model.to(args.device)
-    if args.cam_method != "native":
-        from wsol.cams import build_localizer
-
-        model = build_localizer(model, args.cam_method, args.cam_layer)
     data_cfg = _get(cfg, "data")
     args.data = args.data or _get(data_cfg, "root", "data/synthetic")
     args.protocol = args.protocol or _get(data_cfg, "protocol", "resize")
     args.format = _get(data_cfg, "format", "auto") if args.data == _get(data_cfg, "root") else "auto"
     args.input_size = int(_get(data_cfg, "input_size", 224))
     args.resize_size = int(_get(data_cfg, "resize_size", 256))
-    common = dict(cam_curve_interval=args.cam_curve_interval, iou_thresholds=args.iou_thresholds,
-                  protocol=args.protocol, device=args.device, progress=not args.no_progress)
-    fixed = None
-    if args.fixed_threshold_from == "checkpoint":
-        fixed = _stored_threshold(args.checkpoint)
-    elif args.fixed_threshold_from:
-        chosen = evaluate_model(model, _loader(args, args.fixed_threshold_from), **common)
-        fixed = chosen["chosen_threshold"]
-        print(f"CAM threshold chosen on {args.fixed_threshold_from} ({chosen['chosen_threshold_metric']}): {fixed:.4f}")
-    result = evaluate_model(model, _loader(args, args.split), fixed_threshold=fixed, with_curves=True, **common)
-    result.update(split=args.split, checkpoint=str(args.checkpoint), fixed_threshold_from=args.fixed_threshold_from,
-                  cam_method=args.cam_method)
-    print(format_table(result, args.split, args.fixed_threshold_from))
-    suffix = "" if args.cam_method == "native" else f"_{args.cam_method.replace('+', 'p')}"
-    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / f"eval_{args.split}{suffix}"
-    for path in write_outputs(result, out):
-        print(f"wrote {path}")
+    results = {method: _evaluate_source(args, model, method) for method in args.cam_method}
+    if len(results) > 1:
+        print(f"\nMap sources on {args.split} (threshold chosen on {args.fixed_threshold_from or 'the split itself'}):")
+        print(comparison_table(results))
     return 0
 
 
