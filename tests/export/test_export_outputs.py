@@ -69,3 +69,19 @@ def test_export_threshold_sources(tmp_path):
         threshold_from_json(empty)
     with pytest.raises(ValueError, match="not both"):
         resolve_threshold(0.1, flat, None)
+
+
+def test_prepare_output_ignores_and_keeps_temp_files_of_other_ranks(tmp_path):
+    """A rank starting while another writes its settings atomically sees only a temp file: not 'non-empty'."""
+    out = tmp_path / "out"
+    out.mkdir()
+    in_flight = out / ".export.json.abc123.tmp"
+    in_flight.write_text("{")
+    assert prepare_output(out, SETTINGS, overwrite=False, clean_temp=False) is False
+    shard_tmp = out / "shards" / ".shard_00001.json.x.tmp"
+    shard_tmp.parent.mkdir()
+    shard_tmp.write_text("partial")
+    assert prepare_output(out, SETTINGS, overwrite=False, clean_temp=False) is True
+    assert in_flight.exists() and shard_tmp.exists()  # never delete another rank's write in flight
+    assert prepare_output(out, SETTINGS, overwrite=False, clean_temp=True) is True
+    assert not in_flight.exists() and not shard_tmp.exists()  # a lone process cleans up after a killed run

@@ -95,11 +95,12 @@ def run_export(model: torch.nn.Module, source: ExportSource, spec: ExportSpec, o
         raise ValueError("--overwrite with independent --rank processes would let one rank delete another's "
                          "shards; clear the folder first (one process with --overwrite), or use torchrun")
     resumed = False
+    alone = opts.world_size == 1  # only a lone process may delete temp files: other ranks' writes are in flight
     if opts.rank == 0 or not distributed:
-        resumed = prepare_output(out_dir, settings, overwrite)
+        resumed = prepare_output(out_dir, settings, overwrite, clean_temp=alone)
     _barrier(distributed)
     if distributed and opts.rank != 0:
-        resumed = prepare_output(out_dir, settings, overwrite=False)
+        resumed = prepare_output(out_dir, settings, overwrite=False, clean_temp=False)
     stats = run_shards(model, source, spec, opts, out_dir, settings["fingerprint"], on_shard_done)
     stats["resumed"] = resumed
     _barrier(distributed)

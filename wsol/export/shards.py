@@ -69,8 +69,17 @@ def read_json(path: Path) -> Any:
         raise ValueError(f"{path}: corrupt JSON at line {exc.lineno}: {exc.msg}") from None
 
 
-def prepare_output(out_dir: str | os.PathLike, settings: dict[str, Any], overwrite: bool) -> bool:
+def _is_temp(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def prepare_output(out_dir: str | os.PathLike, settings: dict[str, Any], overwrite: bool,
+                   clean_temp: bool = True) -> bool:
     """Make ``out_dir`` ready; returns True when it resumes an unfinished export with the same settings.
+
+    Hidden ``.*.tmp`` files are atomic writes in flight (another rank's) or left by a killed run: they never
+    make a folder "not empty", and they are deleted only with ``clean_temp`` — which a process must not use
+    while other ranks may be writing into the same folder.
 
     Never overwrites without ``overwrite``: a finished export, an export with other settings, or a non-empty
     folder that is not an export all raise :class:`ExportExistsError`. ``overwrite`` removes only the entries
@@ -87,7 +96,7 @@ def prepare_output(out_dir: str | os.PathLike, settings: dict[str, Any], overwri
             elif target.exists() or target.is_symlink():
                 target.unlink()
     resumed = False
-    if not overwrite and out.is_dir() and any(out.iterdir()):
+    if not overwrite and out.is_dir() and any(not _is_temp(p) for p in out.iterdir()):
         if (out / RESULTS_FILE).exists():
             raise ExportExistsError(f"{out}: holds a finished export ({RESULTS_FILE}); pass --overwrite to replace it")
         if not (out / SETTINGS_FILE).exists():
@@ -99,7 +108,8 @@ def prepare_output(out_dir: str | os.PathLike, settings: dict[str, Any], overwri
             raise ExportExistsError(f"{out}: holds an unfinished export with other settings (differs in "
                                     f"{', '.join(changed)}); pass --overwrite to start again")
         resumed = True
-        remove_stale_temp_files(out)
+        if clean_temp:
+            remove_stale_temp_files(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / SETTINGS_FILE, settings)
     return resumed
