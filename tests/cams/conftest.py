@@ -21,12 +21,3 @@ def tiny() -> TinyNet:
 def images() -> torch.Tensor:
     torch.manual_seed(1)
     return torch.randn(3, 3, 12, 12)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: thread hand-offs cost more than the work on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

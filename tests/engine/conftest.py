@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch.utils.data import Dataset
 
@@ -40,11 +39,3 @@ def tiny_config(tmp_path, *extra: str):
         "model.head_width=16", "data.batch_size=8", "data.eval_batch_size=16", "data.num_workers=0",
         "train.epochs=3", "train.log_every=2", "train.overlays=4", "train.device=cpu", "optim.lr=0.01",
         "optim.schedule=cosine", "train.localization=false", *extra])
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
-
 from wsol.config import load_config
 
 
@@ -12,11 +9,3 @@ def tiny_model_cfg(method: str, *extra: str):
     return load_config(None, [f"model.method={method}", "model.backbone=tiny",
                               "model.backbone_args={channels: [8, 16, 16]}", "model.head_width=16",
                               "model.adl.positions=[block2, block3]", "model.ggam.reduction=4", *extra]).model
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

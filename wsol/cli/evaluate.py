@@ -52,8 +52,9 @@ def _loader(args: argparse.Namespace, split: str):
 
 
 def _stored_threshold(path: str) -> float:
-    ckpt: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    loc = ckpt.get("localization")
+    from wsol.engine.checkpoint import checkpoint_meta
+
+    loc = checkpoint_meta(path)["localization"]
     if not isinstance(loc, dict) or "threshold" not in loc:
         raise ValueError(f"checkpoint {path} stores no 'localization' threshold; use --fixed-threshold-from val")
     return float(loc["threshold"])

@@ -84,13 +84,6 @@ def _dist_context(args: argparse.Namespace) -> tuple[int, int, int, bool]:
     return rank, world, 0, False
 
 
-def _checkpoint_meta(path: str) -> dict[str, Any]:
-    """The checkpoint's small entries (class names, localization threshold) without copying the weights."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    return {"class_names": ckpt.get("class_names"), "localization": ckpt.get("localization"),
-            "num_classes": ckpt.get("num_classes")}
-
-
 def _source(args: argparse.Namespace, cfg: Any, class_names: list[str] | None, num_classes: int):
     from wsol.data import ImageFolderDataset, WSOLDataset, build_transform, load_split
     from wsol.export.source import folder_source, split_source
@@ -151,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     from wsol.export.runner import ExportSpec, RunOptions
 
     rank, world, local, _ = _dist_context(args)
-    meta = _checkpoint_meta(args.checkpoint)
+    from wsol.engine.checkpoint import checkpoint_meta
+
+    meta = checkpoint_meta(args.checkpoint)
     try:
         threshold, origin = resolve_threshold(args.threshold, args.threshold_from, meta["localization"])
     except (ValueError, FileNotFoundError) as exc:

@@ -61,6 +61,14 @@ def describe_arch(config: dict[str, Any], num_classes: Any) -> str:
     return f"method={m.get('method')}, backbone={m.get('backbone')}, num_classes={num_classes}"
 
 
+def checkpoint_meta(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's small entries (class names, num_classes, the val-chosen ``localization`` threshold), read
+    through a memory map so the weights are not copied."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return {"class_names": ckpt.get("class_names"), "localization": ckpt.get("localization"),
+            "num_classes": ckpt.get("num_classes")}
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[WSOLModel, DictConfig]:
     """Rebuild the model a checkpoint was trained with and load its weights; returns (model in eval, config)."""
     ckpt = load_checkpoint(path, map_location)
