@@ -96,3 +96,21 @@ def test_bad_input_shapes():
         threshold_ious(np.zeros((4, 4), np.uint8), THR5, [np.zeros((1, 4))])
     with pytest.raises(ValueError, match="GT box sets"):
         threshold_ious(np.zeros((2, 4, 4), np.uint8), THR5, [np.zeros((1, 4))])
+
+
+@pytest.mark.parametrize("kind", ["relu", "noise"])
+def test_undecided_largest_contours_are_decided_exactly_on_crops(rng, kind):
+    """Holed regions whose exact contour area decides v1 go to cv2 on a crop; the boxes equal the full-map loop,
+    and the case is really exercised (fallbacks > 0), with several GT boxes per map."""
+    thresholds = threshold_list(0.005)
+    fallbacks = 0
+    for shape in [(12, 12), (20, 31), (48, 48)]:
+        maps = [make_map(rng, shape, kind) for _ in range(8)]
+        gts = [random_gt(rng, shape, n=int(rng.integers(1, 4))) for _ in maps]
+        fast = threshold_ious(np.stack([_q(m) for m in maps]), thresholds, gts, multi_contour=False, num_threads=1)
+        fallbacks += fast.fallbacks
+        for i, m in enumerate(maps):
+            assert np.array_equal(fast.boxes_v1[i], np.stack([b[0] for b in reference_boxes(m, thresholds)]))
+            assert np.array_equal(fast.iou_v1[i], reference_best_iou(m, thresholds, gts[i], multi_contour=False))
+            assert np.array_equal(fast.iou_v2[i], fast.iou_v1[i])
+    assert fallbacks > 0

@@ -78,3 +78,13 @@ def test_pseudo_mask_with_ignore_band():
         pseudo_mask(m, 0.5, ignore_threshold=0.7)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         pseudo_mask(m * 2, 0.5)
+
+
+def test_quantize_numpy_chunks_equal_one_astype():
+    """The chunked numpy path truncates exactly as ``(m * 255).astype(uint8)`` (float64 and float32, ragged tail)."""
+    rng = np.random.default_rng(3)
+    for dtype in (np.float64, np.float32):
+        maps = rng.random((19, 7, 5)).astype(dtype)
+        maps[0, 0, :3] = [0.0, 1.0, 254.9999 / 255]
+        assert np.array_equal(quantize_maps(maps), (maps * 255).astype(np.uint8))
+    assert quantize_maps(np.zeros((0, 4, 4))).shape == (0, 4, 4)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from wsol.evaluation.box import BoxEvaluator
 from wsol.evaluation.base import EvalBatch
-from wsol.localization.maps import EVAL_SIZE, normalize_maps, threshold_list, upsample_maps
+from wsol.localization.maps import EVAL_SIZE, normalize_maps, quantize_maps, threshold_list, upsample_maps
 from wsol.localization.reference import reference_threshold_ious, wsolevaluation_ious
 
 
@@ -74,7 +74,7 @@ def _fast(maps, gts, thresholds, threads: int, multi: bool, batch: int = 256) ->
     def run():
         ev = BoxEvaluator(thresholds, (30, 50, 70), multi, num_threads=threads)
         for lo in range(0, len(maps), batch):
-            q = (maps[lo: lo + batch] * 255).astype(np.uint8)
+            q = quantize_maps(maps[lo: lo + batch])
             ev.process(EvalBatch(image_ids=[str(i) for i in range(lo, lo + len(q))], labels=np.zeros(len(q), int),
                                  q_maps=q, gt_boxes=gts[lo: lo + batch]))
         return ev

@@ -22,7 +22,7 @@ from wsol.evaluation.mask import MaskEvaluator
 from wsol.evaluation.metadata import load_gt_mask
 from wsol.fileio import safe_join
 from wsol.localization.boxes import check_boxes, rescale_gt_boxes
-from wsol.localization.maps import EVAL_SIZE, normalize_maps, threshold_list
+from wsol.localization.maps import EVAL_SIZE, normalize_maps, quantize_maps, threshold_list
 
 
 def scoremap_path(root: str | Path, image_id: str) -> Path:
@@ -84,7 +84,7 @@ def evaluate_scoremaps(scoremap_root: str | Path, records: Sequence[ImageRecord]
             batch.norm_maps = torch.from_numpy(maps)
             batch.masks = torch.from_numpy(np.stack([load_gt_mask(mask_root, r) for r in chunk]))
         else:
-            batch.q_maps = (maps * 255).astype(np.uint8)
+            batch.q_maps = quantize_maps(maps)
             batch.gt_boxes = [rescale_gt_boxes(check_boxes(r.boxes, f"image {r.image_id!r}"), r.size, protocol)
                               for r in chunk]
         group.process(batch)

@@ -37,18 +37,20 @@ X0, Y0, X1, Y1, FIRST, COV2, EUL4, APOS = range(8)
 def counting_sort(q, h, w, hist, order):
     """Pixels of ``q`` (H * W) grouped by grey value, raster order inside a value; bucket v is
     ``order[hist[v]:hist[v + 1]]`` (``hist`` has 257 entries). A pixel is stored packed as ``y << 16 | x`` so the
-    sweeps need no integer division (which dominated their per-pixel cost)."""
+    sweeps need no integer division (which dominated their per-pixel cost). Unsigned indices: see
+    ``_add_foreground``."""
+    one = np.uint64(1)
     hist[:] = 0
     for i in range(h * w):
-        hist[q[i] + 1] += 1
+        hist[np.uint64(q[i]) + one] += 1
     for v in range(256):
         hist[v + 1] += hist[v]
     fill = hist[:256].copy()
     i = 0
     for y in range(h):
         for x in range(w):
-            v = q[i]
-            order[fill[v]] = (y << 16) | x
+            v = np.uint64(q[i])
+            order[np.uint64(fill[v])] = (y << 16) | x
             fill[v] += 1
             i += 1
 
@@ -70,38 +72,60 @@ def _new_region(parent, reg, active, n_active, root, x, y, i):
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, active, n_active, n_ids, offs):
+def neighbourhood_table(w2):
+    """Per 3x3 mask (flat, 8 entries per mask): [number of runs, padded-frame offsets of each run's first
+    neighbour (4), cov2 delta, eul4 delta, 0], one 64-byte row so a pixel's lookup touches one cache line."""
+    tab = np.zeros(512 * 8, np.int64)
+    offs = np.array([-w2 - 1, -w2, -w2 + 1, -1, 0, 1, w2 - 1, w2, w2 + 1], np.int64)
+    for m in range(512):
+        tab[8 * m] = NRUNS[m]
+        for j in range(NRUNS[m]):
+            tab[8 * m + 1 + j] = offs[RUNS[m, j]]
+        tab[8 * m + 5] = DC[m]
+        tab[8 * m + 6] = DE[m]
+    return tab
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, active, n_active, n_ids, tab):
     """Turn pixels ``order[lo:hi]`` foreground: new regions, unions with 8-neighbours, quad sums.
 
     Everything is written out inline: a numba call taking arrays inside a per-pixel loop costs reference-count
-    updates that made the sweep ten times slower. ``find`` uses path halving on the region-id forest.
+    updates that made the sweep ten times slower. Indices are unsigned (``lab`` and ``parent`` are uint32, offsets
+    wrap modulo 2**64): numba adds a negative-index check to every signed index, which doubled the cost of the
+    neighbourhood reads. ``find`` uses path halving on the region-id forest. A region's first raster pixel is not
+    tracked here (it only breaks exact area ties, see ``_first_pixel``).
     """
-    w2 = w + 2
+    one = np.uint64(1)
+    w2 = np.uint64(w + 2)
+    eight = np.uint64(8)
     for pos in range(lo, hi):
         e = order[pos]
         y = e >> 16
         x = e & 0xFFFF
-        i = y * w + x
-        p = (y + 1) * w2 + x + 1
+        p = np.uint64((y + 1) * (w + 2) + x + 1)
+        a = p - w2
+        c = p + w2
         # branch-free 3x3 mask from the byte mask ``fg`` (4x smaller than ``lab``: stays in L1 cache)
-        nbits = (fg[p - w2 - 1] | (fg[p - w2] << 1) | (fg[p - w2 + 1] << 2) | (fg[p - 1] << 3)
-                 | (fg[p + 1] << 5) | (fg[p + w2 - 1] << 6) | (fg[p + w2] << 7) | (fg[p + w2 + 1] << 8))
+        nbits = (fg[a - one] | (fg[a] << 1) | (fg[a + one] << 2) | (fg[p - one] << 3)
+                 | (fg[p + one] << 5) | (fg[c - one] << 6) | (fg[c] << 7) | (fg[c + one] << 8))
+        t = np.uint64(nbits) * eight
         fg[p] = 1
-        n_runs = NRUNS[nbits]
+        n_runs = tab[t]
         if n_runs == 0:  # a new region (rare: a helper call is affordable here)
-            root = n_ids
+            root = np.uint64(n_ids)
             n_ids += 1
-            n_active = _new_region(parent, reg, active, n_active, root, x, y, i)
+            n_active = _new_region(parent, reg, active, n_active, root, x, y, y * w + x)
         else:  # join the first run's region; merge the other runs' regions into it
-            root = lab[p + offs[RUNS[nbits, 0]]]
+            root = np.uint64(lab[p + np.uint64(tab[t + one])])
             while parent[root] != root:
                 parent[root] = parent[parent[root]]
-                root = parent[root]
+                root = np.uint64(parent[root])
             for j in range(1, n_runs):
-                r2 = lab[p + offs[RUNS[nbits, j]]]
+                r2 = np.uint64(lab[p + np.uint64(tab[t + one + np.uint64(j)])])
                 while parent[r2] != r2:
                     parent[r2] = parent[parent[r2]]
-                    r2 = parent[r2]
+                    r2 = np.uint64(parent[r2])
                 if r2 != root:
                     if r2 < root:  # the older (lower id, usually larger) region stays the root
                         root, r2 = r2, root
@@ -110,7 +134,6 @@ def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, active, n_active, n_
                     reg[root, Y0] = min(reg[root, Y0], reg[r2, Y0])
                     reg[root, X1] = max(reg[root, X1], reg[r2, X1])
                     reg[root, Y1] = max(reg[root, Y1], reg[r2, Y1])
-                    reg[root, FIRST] = min(reg[root, FIRST], reg[r2, FIRST])
                     reg[root, COV2] += reg[r2, COV2]
                     reg[root, EUL4] += reg[r2, EUL4]
                     last = active[n_active - 1]  # swap-remove r2 from the live regions
@@ -121,15 +144,30 @@ def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, active, n_active, n_
             reg[root, Y0] = min(reg[root, Y0], y)
             reg[root, X1] = max(reg[root, X1], x)
             reg[root, Y1] = max(reg[root, Y1], y)
-            reg[root, FIRST] = min(reg[root, FIRST], i)
         lab[p] = root
-        reg[root, COV2] += DC[nbits]
-        reg[root, EUL4] += DE[nbits]
+        reg[root, COV2] += tab[t + np.uint64(5)]
+        reg[root, EUL4] += tab[t + np.uint64(6)]
     return n_active, n_ids
 
 
 @numba.njit(cache=True, nogil=True)
-def _pick_largest(reg, active, n_active):
+def _first_pixel(r, reg, lab, fg, parent, w):
+    """Raster index of region ``r``'s first pixel: the leftmost of its pixels on its top row ``Y0``."""
+    w2 = w + 2
+    y = reg[r, Y0]
+    for x in range(reg[r, X0], reg[r, X1] + 1):
+        p = (y + 1) * w2 + x + 1
+        if fg[p]:
+            k = lab[p]
+            while parent[k] != k:
+                k = parent[k]
+            if k == r:
+                return y * w + x
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _pick_largest(reg, active, n_active, lab, fg, parent, w):
     """Region whose contour cv2 would pick with ``max(contours, key=cv2.contourArea)``, or -1 if undecidable.
 
     Without holes the area is exact (cov2 / 2) and cv2's order (last discovered first) breaks ties toward the
@@ -137,13 +175,21 @@ def _pick_largest(reg, active, n_active):
     choice is certain only when the best lower bound beats every other region's upper bound.
     """
     best = -1
+    best_first = -1
     any_holes = False
     for k in range(n_active):
         r = active[k]
         any_holes |= reg[r, EUL4] != 4
-        if best < 0 or reg[r, COV2] > reg[best, COV2] or (
-                reg[r, COV2] == reg[best, COV2] and reg[r, FIRST] > reg[best, FIRST]):
+        if best < 0 or reg[r, COV2] > reg[best, COV2]:
             best = r
+            best_first = -1
+        elif reg[r, COV2] == reg[best, COV2]:
+            if best_first < 0:
+                best_first = _first_pixel(best, reg, lab, fg, parent, w)
+            first = _first_pixel(r, reg, lab, fg, parent, w)
+            if first > best_first:
+                best = r
+                best_first = first
     if not any_holes:
         return best
     for k in range(n_active):
@@ -157,7 +203,7 @@ def _pick_largest(reg, active, n_active):
 
 
 @numba.njit(cache=True, nogil=True)
-def _score_level(reg, active, n_active, h, w, gt, n_gt, out_box, v):
+def _score_level(reg, active, n_active, h, w, gt, n_gt, out_box, v, lab, fg, parent):
     """Read out level ``v``: v1 box (cv2's ``x + w`` convention, clipped) and its IoU, whether that choice is
     undecided, the best IoU of any region box, and whether a hole could beat it. Returns the undecided flag."""
     if n_active == 0:  # no contour: wsolevaluation's [0, 0, 0, 0]
@@ -166,7 +212,7 @@ def _score_level(reg, active, n_active, h, w, gt, n_gt, out_box, v):
         for g in range(n_gt):
             empty = max(empty, iou_inclusive(0, 0, 0, 0, gt[g, 0], gt[g, 1], gt[g, 2], gt[g, 3]))
         return False, empty, empty, False
-    best = _pick_largest(reg, active, n_active)
+    best = _pick_largest(reg, active, n_active, lab, fg, parent, w)
     undecided = best < 0
     v1 = -1.0
     v2 = 0.0
@@ -191,19 +237,44 @@ def _score_level(reg, active, n_active, h, w, gt, n_gt, out_box, v):
             out_box[v, 1] = reg[r, Y0]
             out_box[v, 2] = x1
             out_box[v, 3] = y1
+    if undecided:
+        _candidate_union(reg, active, n_active, out_box, v)
     return undecided, v1, v2, hole_bound > v2
 
 
 @numba.njit(cache=True, nogil=True)
-def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg, active, offs,
+def _candidate_union(reg, active, n_active, out_box, v):
+    """For an undecided level: the union (inclusive pixel box) of the regions that could have the largest contour
+    (upper area bound >= the best lower bound). Every other region lies outside or is cut by a crop of this box
+    grown by one pixel, and a cut region's contour area can only shrink, so cv2 on that crop decides exactly."""
+    best = active[0]
+    for k in range(n_active):
+        if reg[active[k], COV2] > reg[best, COV2]:
+            best = active[k]
+    x0, y0, x1, y1 = reg[best, X0], reg[best, Y0], reg[best, X1], reg[best, Y1]
+    for k in range(n_active):
+        r = active[k]
+        upper = reg[r, COV2]
+        if reg[r, EUL4] != 4:
+            upper = 2 * (reg[r, X1] - reg[r, X0]) * (reg[r, Y1] - reg[r, Y0])
+        if upper >= reg[best, COV2]:
+            x0, y0 = min(x0, reg[r, X0]), min(y0, reg[r, Y0])
+            x1, y1 = max(x1, reg[r, X1]), max(y1, reg[r, Y1])
+    out_box[v, 0] = x0
+    out_box[v, 1] = y0
+    out_box[v, 2] = x1
+    out_box[v, 3] = y1
+
+
+@numba.njit(cache=True, nogil=True)
+def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg, active, tab,
                      out_box, out_und, out_v1, out_v2, out_holes):
     """Regions of ``q > v`` for every used level ``v`` (``used[v]``), visited from the highest level down.
 
     Writes per level value: v1 box and IoU, undecided flag, best region IoU (v2) and whether a hole could raise
-    it. Pixels live in a frame padded by one background pixel (``(y + 1) * (w + 2) + x + 1``), ``lab`` = -1 for
-    background, so neighbourhoods need no bounds checks. Returns the highest level where holes matter (-1: none).
+    it. Pixels live in a frame padded by one background pixel (``(y + 1) * (w + 2) + x + 1``; ``fg`` marks the
+    foreground, ``lab`` is only read where ``fg`` is set), so neighbourhoods need no bounds checks. Returns the highest level where holes matter (-1: none).
     """
-    lab[:] = -1
     fg[:] = 0
     n_active = 0
     n_ids = 0
@@ -213,7 +284,7 @@ def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg,
         lowest += 1
     for v in range(255, lowest - 1, -1):
         if used[v]:
-            und, v1, v2, holes = _score_level(reg, active, n_active, h, w, gt, n_gt, out_box, v)
+            und, v1, v2, holes = _score_level(reg, active, n_active, h, w, gt, n_gt, out_box, v, lab, fg, parent)
             out_und[v] = und
             out_v1[v] = v1
             out_v2[v] = v2
@@ -222,43 +293,44 @@ def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg,
                 hole_hi = v
         if v > lowest:
             n_active, n_ids = _add_foreground(order, hist[v], hist[v + 1], w, lab, fg, parent, reg, active, n_active,
-                                              n_ids, offs)
+                                              n_ids, tab)
     return hole_hi
 
 
 @numba.njit(cache=True, nogil=True)
 def _add_background(order, lo, hi, w, lab, parent, reg, active, n_active, n_ids):
-    """Turn pixels ``order[lo:hi]`` background: unions with 4-neighbours; region id 0 is the outside (the padding
-    frame and all that joins it) and always stays a root, every other listed region is a hole."""
-    w2 = w + 2
+    """Turn pixels ``order[lo:hi]`` background: unions with 4-neighbours. ``lab`` (uint32, unsigned indices as in
+    ``_add_foreground``): 0 = not background yet, 1 = the outside (the padding frame and all that joins it; the
+    lowest id, so it always stays a root), >= 2 = holes, the listed regions."""
+    one = np.uint64(1)
+    w2 = np.uint64(w + 2)
     for pos in range(lo, hi):
         e = order[pos]
         y = e >> 16
         x = e & 0xFFFF
-        i = y * w + x
-        p = (y + 1) * w2 + x + 1
+        p = np.uint64((y + 1) * (w + 2) + x + 1)
         n0 = lab[p - w2]
-        n1 = lab[p - 1]
-        n2 = lab[p + 1]
+        n1 = lab[p - one]
+        n2 = lab[p + one]
         n3 = lab[p + w2]
-        if max(max(n0, n1), max(n2, n3)) == 0:  # fast path: only the outside (id 0, never re-rooted) around
-            lab[p] = 0
+        if max(max(n0, n1), max(n2, n3)) == 1:  # fast path: only the outside around
+            lab[p] = 1
             continue
-        root = -1
+        root = np.uint64(0)
         for d in range(4):
-            r2 = n0 if d == 0 else (n1 if d == 1 else (n2 if d == 2 else n3))
-            if r2 < 0:
+            r2 = np.uint64(n0 if d == 0 else (n1 if d == 1 else (n2 if d == 2 else n3)))
+            if r2 == 0:
                 continue
             while parent[r2] != r2:
                 parent[r2] = parent[parent[r2]]
-                r2 = parent[r2]
-            if root < 0:
+                r2 = np.uint64(parent[r2])
+            if root == 0:
                 root = r2
             elif r2 != root:
-                if r2 < root:  # the older region stays the root; the outside (0) always does
+                if r2 < root:  # the older region stays the root; the outside (1) always does
                     root, r2 = r2, root
                 parent[r2] = root
-                if root != 0:
+                if root != 1:
                     reg[root, X0] = min(reg[root, X0], reg[r2, X0])
                     reg[root, Y0] = min(reg[root, Y0], reg[r2, Y0])
                     reg[root, X1] = max(reg[root, X1], reg[r2, X1])
@@ -267,11 +339,11 @@ def _add_background(order, lo, hi, w, lab, parent, reg, active, n_active, n_ids)
                 active[reg[r2, APOS]] = last
                 reg[last, APOS] = reg[r2, APOS]
                 n_active -= 1
-        if root < 0:  # a new hole (rare)
-            root = n_ids
+        if root == 0:  # a new hole (rare)
+            root = np.uint64(n_ids)
             n_ids += 1
-            n_active = _new_region(parent, reg, active, n_active, root, x, y, i)
-        elif root != 0:
+            n_active = _new_region(parent, reg, active, n_active, root, x, y, y * w + x)
+        elif root != 1:
             reg[root, X0] = min(reg[root, X0], x)
             reg[root, Y0] = min(reg[root, Y0], y)
             reg[root, X1] = max(reg[root, X1], x)
@@ -286,19 +358,19 @@ def hole_sweep(q, h, w, hist, order, top, wanted, gt, n_gt, lab, parent, reg, ac
 
     Background at level v is ``q <= v`` (4-connected, as cv2's border following sees it); a hole is a background
     region that does not touch the border, and its contour runs through the foreground pixels around it, so its
-    box is the hole's box grown by one pixel (``x + w`` convention, clipped).
+    box is the hole's box grown by one pixel (``x + w`` convention, clipped). ``lab`` / ``parent`` are uint32.
     """
     w2 = w + 2
     n2 = (h + 2) * w2
-    lab[:] = -1
+    lab[:] = 0
     for k in range(w2):
-        lab[k] = 0
-        lab[n2 - 1 - k] = 0
+        lab[k] = 1
+        lab[n2 - 1 - k] = 1
     for y in range(1, h + 1):
-        lab[y * w2] = 0
-        lab[y * w2 + w + 1] = 0
-    parent[0] = 0
-    n_ids = 1
+        lab[y * w2] = 1
+        lab[y * w2 + w + 1] = 1
+    parent[1] = 1
+    n_ids = 2
     n_active = 0
     for v in range(top + 1):
         n_active, n_ids = _add_background(order, hist[v], hist[v + 1], w, lab, parent, reg, active, n_active,
@@ -329,12 +401,12 @@ def batch_pass(qs, levels, gts, n_gts, multi, boxes, undecided, iou_v1, iou_v2):
     flat = qs.reshape(b, n)
     hist = np.empty(257, np.int64)
     order = np.empty(n, np.int32)
-    lab = np.empty((h + 2) * w2, np.int32)
+    lab = np.empty((h + 2) * w2, np.uint32)  # unsigned: see _add_foreground
     fg = np.empty((h + 2) * w2, np.uint8)
-    parent = np.empty(n + 1, np.int32)
-    reg = np.empty((n + 1, 8), np.int32)
-    active = np.empty(n + 1, np.int32)
-    offs = np.array([-w2 - 1, -w2, -w2 + 1, -1, 0, 1, w2 - 1, w2, w2 + 1], np.int64)
+    parent = np.empty(n + 2, np.uint32)
+    reg = np.empty((n + 2, 8), np.int32)
+    active = np.empty(n + 2, np.int32)
+    tab = neighbourhood_table(w2)
     used = np.zeros(256, np.bool_)
     wanted = np.zeros(256, np.bool_)
     lbox = np.zeros((256, 4), np.int64)
@@ -347,7 +419,7 @@ def batch_pass(qs, levels, gts, n_gts, multi, boxes, undecided, iou_v1, iou_v2):
         for j in range(levels.shape[1]):
             used[levels[i, j]] = True
         counting_sort(q, h, w, hist, order)
-        top = foreground_sweep(q, h, w, hist, order, used, gts[i], n_gts[i], lab, fg, parent, reg, active, offs,
+        top = foreground_sweep(q, h, w, hist, order, used, gts[i], n_gts[i], lab, fg, parent, reg, active, tab,
                                lbox, lund, lv1, lv2, wanted)
         if multi and top >= 0:
             for v in range(256):

@@ -5,7 +5,8 @@ Why: a per-threshold contour loop costs in proportion to the number of threshold
 wsolevaluation). Here each map is visited twice (foreground in decreasing order, background in increasing
 order) whatever the number of thresholds; see :mod:`wsol.localization._tree` for the algorithm. The rare
 thresholds where cv2's choice of "largest contour" cannot be decided from region statistics (a region with holes
-whose exact contour area could change the winner) are recomputed with cv2 exactly, so results stay identical.
+whose exact contour area could change the winner) are decided by cv2 on a crop around the candidate regions, so
+results stay identical.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Sequence
 
+import cv2
 import numpy as np
 
 from wsol.localization import _tree
-from wsol.localization.boxes import box_iou
 from wsol.localization.maps import threshold_levels
-from wsol.localization.reference import contour_boxes
 
 
 class ThresholdIoUs(NamedTuple):
@@ -84,25 +84,47 @@ def threshold_ious(qs: np.ndarray, thresholds: np.ndarray, gt_boxes: Sequence[np
     if undecided.any():
         fallbacks = _resolve_undecided(qs, levels, undecided, boxes)
         rows, cols = np.nonzero(undecided)
-        for i in np.unique(rows):
-            js = cols[rows == i]
-            iou_v1[i, js] = box_iou(boxes[i, js], gts[i, : n_gts[i]]).max(axis=1)
+        iou_v1[rows, cols] = _best_iou(boxes[rows, cols], gts[rows], n_gts[rows])
         if not multi_contour:
             iou_v2[undecided] = iou_v1[undecided]
     return ThresholdIoUs(boxes, iou_v1, iou_v2, fallbacks)
 
 
+def _best_iou(boxes: np.ndarray, gts: np.ndarray, n_gts: np.ndarray) -> np.ndarray:
+    """Best inclusive IoU of each box (E, 4) with its own padded GT set (E, G, 4), the first ``n_gts`` valid."""
+    b = boxes[:, None, :]
+    iw = np.minimum(b[..., 2], gts[..., 2]) - np.maximum(b[..., 0], gts[..., 0]) + 1
+    ih = np.minimum(b[..., 3], gts[..., 3]) - np.maximum(b[..., 1], gts[..., 1]) + 1
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    area = lambda x: (x[..., 2] - x[..., 0] + 1) * (x[..., 3] - x[..., 1] + 1)  # noqa: E731
+    union = area(b) + area(gts) - inter
+    iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+    iou[np.arange(gts.shape[1])[None, :] >= n_gts[:, None]] = 0.0
+    return iou.max(axis=1)
+
+
 def _resolve_undecided(qs: np.ndarray, levels: np.ndarray, undecided: np.ndarray, boxes: np.ndarray) -> int:
-    """Recompute with cv2 the v1 boxes the kernel could not decide (one findContours per map and distinct level)."""
-    count = 0
-    done: dict[tuple[int, int], np.ndarray] = {}
-    for i, j in zip(*np.nonzero(undecided)):
-        key = (int(i), int(levels[i, j]))
-        if key not in done:
-            done[key] = contour_boxes(qs[i], key[1], multi_contour=False)[0]
-            count += 1
-        boxes[i, j] = done[key]
-    return count
+    """Decide with cv2 the v1 boxes the kernel could not (a holed region whose exact contour area matters).
+
+    The kernel left in ``boxes`` the union of the candidate regions; cv2.findContours runs on that crop grown by
+    one pixel (see ``_tree._candidate_union`` for why this is exact), once per distinct (map, level).
+    """
+    rows, cols = np.nonzero(undecided)
+    keys = rows.astype(np.int64) * 256 + levels[rows, cols]
+    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    h, w = qs.shape[1:]
+    decided = np.empty((len(uniq), 4), np.int64)
+    for k, e in enumerate(first):
+        i, j = rows[e], cols[e]
+        x0, y0, x1, y1 = boxes[i, j]
+        ox, oy = max(x0 - 1, 0), max(y0 - 1, 0)
+        crop = np.ascontiguousarray(qs[i, oy: min(y1 + 2, h), ox: min(x1 + 2, w)])
+        _, binary = cv2.threshold(crop, int(levels[i, j]), 255, cv2.THRESH_BINARY)
+        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+        bx, by, bw, bh = cv2.boundingRect(max(contours, key=cv2.contourArea))
+        decided[k] = [bx + ox, by + oy, min(bx + ox + bw, w - 1), min(by + oy + bh, h - 1)]
+    boxes[rows, cols] = decided[inverse.ravel()]
+    return len(uniq)
 
 
 def boxes_at_thresholds(q: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -76,7 +76,16 @@ def quantize_maps(norm_maps: torch.Tensor | np.ndarray) -> np.ndarray:
     """``uint8(norm_map * 255)`` with truncation, as wsolevaluation builds the image it thresholds."""
     if isinstance(norm_maps, torch.Tensor):
         return (norm_maps * 255).to(torch.uint8).cpu().numpy()
-    return (norm_maps * 255).astype(np.uint8)
+    # in chunks: one (B, 224, 224) float64 temporary of a large batch costs more in page faults than the multiply
+    norm_maps = np.asarray(norm_maps)
+    out = np.empty(norm_maps.shape, np.uint8)
+    chunk = 8
+    buf = np.empty((min(chunk, len(norm_maps)),) + norm_maps.shape[1:], np.result_type(norm_maps.dtype, np.float32))
+    for lo in range(0, len(norm_maps), chunk):
+        part = buf[: len(norm_maps[lo: lo + chunk])]
+        np.multiply(norm_maps[lo: lo + chunk], 255, out=part)
+        out[lo: lo + chunk] = part  # float -> uint8 assignment truncates, as astype
+    return out
 
 
 def threshold_levels(q_max: np.ndarray | int, thresholds: np.ndarray) -> np.ndarray:
