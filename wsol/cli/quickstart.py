@@ -1,10 +1,10 @@
-"""The main job end to end on the built-in benchmark: generate, train ACoL, evaluate, export, draw pictures.
+"""The main job end to end on the built-in benchmark: generate, train ACoL, evaluate, export, report, pictures.
 
 Example: ``wsol quickstart`` (about 5 minutes on 2 CPU cores). Every step is the same entry point as its own
 subcommand (``make-synthetic``, ``train``, ``evaluate``, ``export``), run in this process; re-running resumes
 training from ``last.pt`` and redoes the later steps. Outputs, under ``--out`` (default ``runs/quickstart``):
 ``train/`` (checkpoints, TensorBoard), ``eval_test/`` (evaluation.json + curves), ``export/`` (COCO json, masks,
-score maps) and ``pictures/`` (samples, CAM + box overlays, curves).
+score maps), ``report_test/index.html`` (the HTML report) and ``pictures/`` (samples, CAM + box overlays, curves).
 """
 
 from __future__ import annotations
@@ -50,20 +50,25 @@ def main(argv: list[str] | None = None) -> int:
     quiet = ["--no-progress"] if args.no_progress else []
     start = time.perf_counter()
 
-    _step("1/5 benchmark", "make-synthetic", ["--out", str(data), "--preview", str(pictures / "synthetic_samples.png")])
+    _step("1/6 benchmark", "make-synthetic", ["--out", str(data), "--preview", str(pictures / "synthetic_samples.png")])
     train_dir = out / "train"
-    _step("2/5 train ACoL", "train", ["--config", args.config, f"output_dir={train_dir}", f"data.root={data}",
+    _step("2/6 train ACoL", "train", ["--config", args.config, f"output_dir={train_dir}", f"data.root={data}",
                                       *args.overrides, "--resume", *quiet])
     ckpt = train_dir / "best.pt"
     eval_dir = out / "eval_test"
-    _step("3/5 evaluate", "evaluate", ["--checkpoint", str(ckpt), "--data", str(data), "--split", "test",
+    _step("3/6 evaluate", "evaluate", ["--checkpoint", str(ckpt), "--data", str(data), "--split", "test",
                                        "--fixed-threshold-from", "val", "--out", str(eval_dir), *quiet])
     export_dir = out / "export"
-    _step("4/5 export pseudo-labels", "export", [
+    _step("4/6 export pseudo-labels", "export", [
         "--checkpoint", str(ckpt), "--data", str(data), "--split", "test", "--out", str(export_dir),
         "--threshold-from", str(eval_dir / "evaluation.json"), "--overwrite", *quiet])
 
-    print("\n=== 5/5 pictures", flush=True)
+    report_dir = out / "report_test"
+    _step("5/6 HTML report", "report", ["--checkpoint", str(ckpt), "--data", str(data), "--split", "test",
+                                         "--evaluation", str(eval_dir / "evaluation.json"), "--out", str(report_dir),
+                                         *quiet])
+
+    print("\n=== 6/6 pictures", flush=True)
     from wsol.viz.gallery import render_gallery
 
     threshold = json.loads((eval_dir / "evaluation.json").read_text())["fixed/threshold"]
@@ -78,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         if key in summary:
             print(f"  {key:<22} {summary[key]:6.2f}")
     print(f"\nfinished in {time.perf_counter() - start:.0f}s. Look at:")
+    print(f"  {report_dir}/index.html  the evaluation report (metrics, curves, failure taxonomy, per-image gallery)")
     print(f"  {pictures}/          samples, CAM + box overlays ({gallery.name}), BoxAcc and PR curves")
     print(f"  {export_dir}/results.json  COCO results with RLE masks (+ dataset.json, masks/, scoremaps/)")
     print(f"  {eval_dir}/evaluation.json every figure")

@@ -1,23 +1,56 @@
-"""TensorBoard logging (rank 0 only): scalars, and CAM overlays of a fixed validation batch."""
+"""TensorBoard logging (rank 0 only): scalars, and CAM + box overlays of a fixed validation batch."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsol.viz.overlays import denormalize_image, heatmap_overlay, make_grid
+from wsol.localization import box_iou, normalize_maps, regions_at_threshold
+from wsol.viz.overlays import denormalize_image, make_grid, render_localization
+
+PREVIEW_THRESHOLD = 0.5  # CAM threshold of the preview boxes when no threshold has been chosen on val yet
+MIN_PANEL = 128  # small inputs are upscaled so box captions stay readable
 
 
-def overlay_grid(model: Any, images: torch.Tensor, labels: torch.Tensor, ncols: int = 8) -> np.ndarray:
-    """Ground-truth-class maps of ``model.localize`` upsampled (bicubic) onto the de-normalised images."""
+def _largest_box(norm_map: np.ndarray, threshold: float) -> np.ndarray:
+    """(1, 4) inclusive box of the largest connected region of ``map > threshold`` (MaxBoxAcc v1's idea), or
+    (0, 4) when nothing is above the threshold."""
+    _, boxes, areas = regions_at_threshold(norm_map, threshold)
+    return boxes[int(np.argmax(areas))][None].astype(np.float64) if len(areas) else np.zeros((0, 4))
+
+
+def overlay_grid(model: Any, images: torch.Tensor, labels: torch.Tensor, ncols: int = 8,
+                 boxes: list[torch.Tensor] | None = None, threshold: float | None = None) -> np.ndarray:
+    """Ground-truth-class maps of ``model.localize`` upsampled (bicubic) onto the de-normalised images, with the
+    GT boxes (green, network-input frame, when ``boxes`` is given) and the largest region's box at ``threshold``
+    (red, with its IoU against the best GT box).
+
+    A cheap training-time preview in the input frame (one connected-components call per image); the exact
+    figures come from :func:`wsol.evaluation.evaluate_model` at 224 x 224.
+    """
     loc = model.localize(images, classes=labels[:, None])
-    maps = F.interpolate(loc.maps[:, :1].float(), size=images.shape[-2:], mode="bicubic", align_corners=False)
-    maps = maps.clamp(0, 1)[:, 0].cpu().numpy()
-    tiles = [heatmap_overlay(denormalize_image(img), cam) for img, cam in zip(images.cpu(), maps)]
+    h, w = images.shape[-2:]
+    scale = max(1.0, MIN_PANEL / max(h, w))
+    size = (int(round(h * scale)), int(round(w * scale)))
+    maps = F.interpolate(loc.maps[:, :1].float(), size=size, mode="bicubic", align_corners=False)[:, 0]
+    maps = normalize_maps(maps).cpu().numpy()
+    tau = PREVIEW_THRESHOLD if threshold is None else float(threshold)
+    tiles = []
+    for i, (img, cam) in enumerate(zip(images.cpu(), maps)):
+        rgb = denormalize_image(img)
+        if scale > 1:
+            rgb = cv2.resize(rgb, size[::-1], interpolation=cv2.INTER_LINEAR)
+        pred = _largest_box(cam, tau)
+        gt = None
+        if boxes is not None and len(boxes[i]):
+            gt = (np.asarray(boxes[i].cpu(), np.float64).reshape(-1, 4) + 0.5) * scale - 0.5
+        ious = box_iou(pred, gt).max(axis=1).tolist() if gt is not None and len(pred) else None
+        tiles.append(render_localization(rgb, cam, gt, pred, ious))
     return make_grid(tiles, ncols=ncols)
 
 
@@ -38,10 +71,13 @@ class RunLogger:
             if isinstance(value, (int, float)) and np.isfinite(value):
                 self.writer.add_scalar(key, value, step)
 
-    def overlays(self, model: Any, images: torch.Tensor, labels: torch.Tensor, step: int) -> None:
+    def overlays(self, model: Any, images: torch.Tensor, labels: torch.Tensor, step: int,
+                 boxes: list[torch.Tensor] | None = None, threshold: float | None = None) -> None:
+        """Log the overlay grid of a fixed batch (``boxes``: GT boxes in the input frame, optional)."""
         if self.writer is None or images.shape[0] == 0:
             return
-        self.writer.add_image("val/cam_overlays", overlay_grid(model, images, labels), step, dataformats="HWC")
+        grid = overlay_grid(model, images, labels, boxes=boxes, threshold=threshold)
+        self.writer.add_image("val/cam_overlays", grid, step, dataformats="HWC")
 
     def close(self) -> None:
         if self.writer is not None:

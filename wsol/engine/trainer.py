@@ -172,7 +172,7 @@ class Trainer:
         if self.ctx.is_main:
             tqdm.write(f"resumed from {path} after epoch {self.epoch}")
 
-    def _run_epoch(self, epoch: int, fixed: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+    def _run_epoch(self, epoch: int, fixed: tuple | None) -> None:
         derived = seed_everything(self.cfg.train.seed, epoch, self.ctx.rank)
         _seed_transform(self.train_set, derived)
         self.sampler.set_epoch(epoch)
@@ -240,14 +240,15 @@ class Trainer:
             raise NonFiniteLossError(f"loss became NaN/inf in epoch {epoch + 1} (step {self.global_step}); "
                                      f"stopping; {kept}. Lower optim.lr or check the data.")
 
-    def _fixed_val_batch(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _fixed_val_batch(self) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]] | None:
+        """Images, labels and GT boxes (input frame) of the first val images, drawn to TensorBoard each eval."""
         n = min(self.cfg.train.overlays, len(self.val_set) if self.val_set is not None else 0)
         if n == 0 or not self.ctx.is_main:
             return None
         batch = collate_skipping([self.val_set[i] for i in range(n)])
-        return batch["image"], batch["label"]
+        return batch["image"], batch["label"], list(batch["boxes"])
 
-    def _validate(self, stats: dict[str, float], fixed: tuple[torch.Tensor, torch.Tensor] | None) -> bool:
+    def _validate(self, stats: dict[str, float], fixed: tuple | None) -> bool:
         metrics = dict(stats)
         if self.val_loader is not None:
             val, threshold = run_validation(self.model, self.val_loader, self.device, self.amp,
@@ -258,7 +259,8 @@ class Trainer:
         self.metrics = metrics
         self.logger.scalars({**metrics, "epoch": self.epoch}, self.global_step)
         if fixed is not None:
-            self.logger.overlays(self.model, fixed[0].to(self.device), fixed[1].to(self.device), self.global_step)
+            self.logger.overlays(self.model, fixed[0].to(self.device), fixed[1].to(self.device), self.global_step,
+                                 boxes=fixed[2], threshold=(self.localization or {}).get("threshold"))
         if self.ctx.is_main and self.verbose:
             shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
             tqdm.write(f"epoch {self.epoch}: {shown}")

@@ -104,5 +104,6 @@ def format_report(report: dict[str, Any]) -> str:
     loc = report.get("localization") or {}
     if loc:
         lines.append(f"WSOL @ fixed threshold: top-1 cls {loc['top1_cls']:.1f}  top-1 loc {loc['top1_loc']:.1f}  "
-                     f"GT-known loc {loc['gt_known_loc']:.1f}  ({loc['images']} images)")
+                     f"GT-known loc {loc['gt_known_loc']:.1f}  ({loc['images']} images; exported boxes, continuous "
+                     "IoU in original pixels — `wsol evaluate` gives the field's 224-px contour-box figures)")
     return "\n".join(lines)

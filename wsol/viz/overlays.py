@@ -61,9 +61,14 @@ def draw_boxes(
     for i, (x0, y0, x1, y1) in enumerate(np.round(boxes).astype(int)):
         cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y1)), color, thickness)
         if texts is not None and texts[i]:
-            cv2.putText(out, texts[i], (int(x0) + 2, max(int(y0) + 10, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
-                        color, 1, cv2.LINE_AA)
+            put_label(out, texts[i], (int(x0) + 2, max(int(y0) + 10, 10)), color)
     return out
+
+
+def put_label(image: np.ndarray, text: str, origin: tuple[int, int], color: tuple[int, int, int]) -> None:
+    """Small caption with a dark outline, readable on any heatmap colour (drawn in place)."""
+    for c, t in (((0, 0, 0), 3), (color, 1)):
+        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.35, c, t, cv2.LINE_AA)
 
 
 def draw_mask_contours(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = MASK_COLOR) -> np.ndarray:
@@ -98,8 +103,7 @@ def render_localization(
         texts = [f"{v:.2f}" for v in ious] if ious is not None else None
         out = draw_boxes(out, pred_boxes, PRED_COLOR, texts)
     if title:
-        cv2.putText(out, title, (2, out.shape[0] - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1,
-                    cv2.LINE_AA)
+        put_label(out, title, (2, out.shape[0] - 4), (255, 255, 255))
     return out
 
 
