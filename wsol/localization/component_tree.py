@@ -70,23 +70,27 @@ def threshold_ious(qs: np.ndarray, thresholds: np.ndarray, gt_boxes: Sequence[np
     threads = max(1, min(num_threads or default_threads(), b))
     bounds = np.linspace(0, b, threads + 1).astype(int)
 
-    def run(lo: int, hi: int) -> None:
-        if hi > lo:
-            _tree.batch_pass(qs[lo:hi], levels[lo:hi], gts[lo:hi], n_gts[lo:hi], multi_contour,
-                             boxes[lo:hi], undecided[lo:hi], iou_v1[lo:hi], iou_v2[lo:hi])
+    def run(lo: int, hi: int) -> int:
+        """Kernel, then the undecided cases with cv2 (which releases the GIL), on maps ``lo:hi``."""
+        if hi <= lo:
+            return 0
+        sl = slice(lo, hi)
+        _tree.batch_pass(qs[sl], levels[sl], gts[sl], n_gts[sl], multi_contour, boxes[sl], undecided[sl],
+                         iou_v1[sl], iou_v2[sl])
+        if not undecided[sl].any():
+            return 0
+        count = _resolve_undecided(qs[sl], levels[sl], undecided[sl], boxes[sl])
+        rows, cols = np.nonzero(undecided[sl])
+        iou_v1[sl][rows, cols] = _best_iou(boxes[sl][rows, cols], gts[sl][rows], n_gts[sl][rows])
+        if not multi_contour:
+            iou_v2[sl][rows, cols] = iou_v1[sl][rows, cols]
+        return count
 
     if threads == 1:
-        run(0, b)
+        fallbacks = run(0, b)
     else:
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(run, bounds[:-1], bounds[1:]))
-    fallbacks = 0
-    if undecided.any():
-        fallbacks = _resolve_undecided(qs, levels, undecided, boxes)
-        rows, cols = np.nonzero(undecided)
-        iou_v1[rows, cols] = _best_iou(boxes[rows, cols], gts[rows], n_gts[rows])
-        if not multi_contour:
-            iou_v2[undecided] = iou_v1[undecided]
+            fallbacks = sum(pool.map(run, bounds[:-1], bounds[1:]))
     return ThresholdIoUs(boxes, iou_v1, iou_v2, fallbacks)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -76,16 +77,19 @@ def quantize_maps(norm_maps: torch.Tensor | np.ndarray) -> np.ndarray:
     """``uint8(norm_map * 255)`` with truncation, as wsolevaluation builds the image it thresholds."""
     if isinstance(norm_maps, torch.Tensor):
         return (norm_maps * 255).to(torch.uint8).cpu().numpy()
-    # in chunks: one (B, 224, 224) float64 temporary of a large batch costs more in page faults than the multiply
-    norm_maps = np.asarray(norm_maps)
+    norm_maps = np.ascontiguousarray(norm_maps)
+    if norm_maps.dtype not in (np.float32, np.float64):
+        return (norm_maps * 255).astype(np.uint8)
     out = np.empty(norm_maps.shape, np.uint8)
-    chunk = 8
-    buf = np.empty((min(chunk, len(norm_maps)),) + norm_maps.shape[1:], np.result_type(norm_maps.dtype, np.float32))
-    for lo in range(0, len(norm_maps), chunk):
-        part = buf[: len(norm_maps[lo: lo + chunk])]
-        np.multiply(norm_maps[lo: lo + chunk], 255, out=part)
-        out[lo: lo + chunk] = part  # float -> uint8 assignment truncates, as astype
+    _quantize(norm_maps.reshape(-1), out.reshape(-1))
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantize(src, dst):
+    """``dst = uint8(src * 255)`` in one pass (numpy's version makes a float temporary of the whole batch)."""
+    for i in range(src.size):
+        dst[i] = np.uint8(src[i] * src.dtype.type(255))
 
 
 def threshold_levels(q_max: np.ndarray | int, thresholds: np.ndarray) -> np.ndarray:
