@@ -179,3 +179,17 @@ def test_separate_mask_root(wsoleval_masks, tmp_path):
     (wsoleval_masks / "metadata" / "test" / "localization.txt").write_text(
         "test/x.png,elsewhere/x_m1.png,elsewhere/x_ign.png\ntest/y.png,elsewhere/y_m1.png,\n")
     assert (load_split(wsoleval_masks, "test", mask_root=tmp_path).load_mask(0)[1:3, 1:3] == 1).all()
+
+
+def test_masks_straight_to_the_eval_frame_skip_the_input_size(wsoleval_masks):
+    """``mask_size``: the original mask goes straight to 224 by nearest neighbour (wsolevaluation's
+    cv2.resize), not through the 16-px input transform whose detour would lose detail."""
+    info = load_split(wsoleval_masks, "test")
+    ds = WSOLDataset(info, build_transform("eval", 16), mask_size=224)
+    item = ds[0]
+    assert item["image"].shape == (3, 16, 16) and item["mask"].shape == (224, 224)
+    src = info.load_mask(0)  # 6 x 8 (h x w): output (r, c) reads source (floor(r * 6 / 224), floor(c * 8 / 224))
+    r, c = np.meshgrid(np.arange(224), np.arange(224), indexing="ij")
+    np.testing.assert_array_equal(item["mask"].numpy(), src[(r * 6) // 224, (c * 8) // 224])
+    via_input = WSOLDataset(info, build_transform("eval", 16))[0]["mask"]
+    assert via_input.shape == (16, 16)  # the default keeps masks in the input frame

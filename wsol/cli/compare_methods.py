@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wsol.fileio import atomic_write_json, atomic_write_text
+from wsol.localization.maps import EVAL_SIZE
 
 COLUMNS = [  # (header, result key)
     ("top-1 cls", "top1_cls"), ("top-1 loc", "fixed/top1_loc"), ("GT-known loc", "fixed/gt_known_loc"),
@@ -56,8 +57,9 @@ def run_one(config: Path, overrides: list[str], split: str, progress: bool) -> d
         raise RuntimeError(f"{config}: validation chose no localization threshold (train.localization=false?)")
     threshold = summary["localization"]["threshold"]
     d = cfg.data
-    test = WSOLDataset(load_split(d.root, split, fmt=d.format), build_transform("eval", d.input_size, d.protocol,
-                                                                              d.resize_size))
+    test = WSOLDataset(load_split(d.root, split, fmt=d.format),
+                       build_transform("eval", d.input_size, d.protocol, d.resize_size),
+                       mask_size=EVAL_SIZE if d.protocol == "resize" else None)
     loader = make_loader(test, d.eval_batch_size, d.num_workers)
     result = evaluate_model(model.eval(), loader, protocol=d.protocol, fixed_threshold=threshold,
                             progress=progress)

@@ -44,9 +44,11 @@ def _loader(args: argparse.Namespace, split: str):
 
     from wsol.data import WSOLDataset, build_transform, load_split
     from wsol.data.records import collate_samples
+    from wsol.localization.maps import EVAL_SIZE
 
     info = load_split(args.data, split, fmt=args.format)
-    dataset = WSOLDataset(info, build_transform("eval", args.input_size, args.protocol, args.resize_size))
+    dataset = WSOLDataset(info, build_transform("eval", args.input_size, args.protocol, args.resize_size),
+                          mask_size=EVAL_SIZE if args.protocol == "resize" else None)
     return DataLoader(dataset, batch_size=args.batch_size, shuffle=False, num_workers=args.workers,
                       collate_fn=collate_samples, pin_memory=args.device.startswith("cuda"))
 

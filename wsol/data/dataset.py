@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -61,8 +62,14 @@ class WSOLDataset(Dataset):
     :class:`DatasetError` naming the file and the metadata line.
     """
 
-    def __init__(self, split: SplitInfo, transform: Callable[..., dict] | None = None, skip_bad: bool = False):
+    def __init__(self, split: SplitInfo, transform: Callable[..., dict] | None = None, skip_bad: bool = False,
+                 mask_size: int | None = None):
+        """``mask_size``: give masks straight from the original resolution at ``mask_size`` x ``mask_size``
+        (nearest neighbour, as wsolevaluation's ``cv2.resize(..., INTER_NEAREST)`` to 224) instead of through
+        the transform; for evaluation with the ``resize`` protocol, where a detour through a smaller input size
+        would lose mask detail."""
         self.split = split
+        self.mask_size = mask_size
         self.transform = transform if transform is not None else build_transform("eval")
         check_transform(self.transform)
         self.skip_bad = skip_bad
@@ -99,7 +106,11 @@ class WSOLDataset(Dataset):
         rec = self.split.records[index]
         image, mask = self.load_raw(index)
         h, w = image.shape[:2]
-        img, boxes, out_mask = apply_transform(self.transform, image, rec.boxes, mask)
+        direct = self.mask_size is not None and mask is not None
+        img, boxes, out_mask = apply_transform(self.transform, image, rec.boxes, None if direct else mask)
+        if direct:
+            size = (int(self.mask_size), int(self.mask_size))
+            out_mask = torch.from_numpy(cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST))
         return {
             "image": img, "label": int(rec.label), "boxes": boxes,
             "orig_boxes": np.asarray(rec.boxes, np.float32).reshape(-1, 4), "orig_size": (w, h),

@@ -18,6 +18,7 @@ def check_num_classes(configured: int | None, found: int, where: str) -> int:
 def build_datasets(cfg: Any) -> tuple[Any, Any, int, list[str]]:
     """(train dataset, val dataset, num_classes, class names) for ``cfg.data``."""
     from wsol.data import WSOLDataset, build_transform, load_split
+    from wsol.localization.maps import EVAL_SIZE as EVAL_MASK_SIZE
 
     d = cfg.data
     train = load_split(d.root, d.train_split, fmt=d.format)
@@ -28,5 +29,6 @@ def build_datasets(cfg: Any) -> tuple[Any, Any, int, list[str]]:
     train_tf = build_transform("train", d.input_size, d.protocol, d.resize_size)
     eval_tf = build_transform("eval", d.input_size, d.protocol, d.resize_size)
     train_set = WSOLDataset(train, train_tf, skip_bad=d.skip_bad)
-    val_set = WSOLDataset(val, eval_tf, skip_bad=False)
+    # masks at the evaluation frame straight from the originals, as wsolevaluation (resize protocol)
+    val_set = WSOLDataset(val, eval_tf, skip_bad=False, mask_size=EVAL_MASK_SIZE if d.protocol == "resize" else None)
     return train_set, val_set, num_classes, list(train.class_names)

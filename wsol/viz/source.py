@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from wsol.localization.maps import EVAL_SIZE
+
 DEFAULT_CHECKPOINT = "runs/quickstart/train/best.pt"
 DEFAULT_DATA = "data/synthetic"
 
@@ -56,6 +58,7 @@ def open_source(checkpoint: str | Path, data: str | Path | None = None, split: s
         raise FileNotFoundError(f"dataset root {root} not found: make the synthetic benchmark with "
                                 "`wsol make-synthetic` or pass --data")
     info = load_split(root, split)
-    dataset = WSOLDataset(info, build_transform("eval", int(cfg.data.input_size), str(cfg.data.protocol),
-                                                int(cfg.data.resize_size)))
+    protocol = str(cfg.data.protocol)
+    dataset = WSOLDataset(info, build_transform("eval", int(cfg.data.input_size), protocol, int(cfg.data.resize_size)),
+                          mask_size=EVAL_SIZE if protocol == "resize" else None)
     return VizSource(model, cfg, info, dataset, torch.device(device), ckpt)
