@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
@@ -49,7 +50,8 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
                    iou_thresholds: Sequence[int] = (30, 50, 70), multi_contour: bool = True,
                    protocol: str = "resize", fixed_threshold: float | None = None,
                    device: torch.device | str | None = None, with_curves: bool = False,
-                   num_threads: int | None = None, progress: bool = True) -> dict[str, Any]:
+                   num_threads: int | None = None, progress: bool = True,
+                   overlap: bool | None = None) -> dict[str, Any]:
     """Classify and localise every image of ``loader``; return a flat dict of every figure.
 
     Per batch: ``model.localize(images, classes=labels[:, None])`` gives the GT-class maps and the logits
@@ -58,6 +60,10 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
     ``oracle/*`` (best threshold on this split), ``fixed/*`` (at ``fixed_threshold``, when given), ``pxap`` when
     the loader yields masks, ``chosen_threshold`` (+ ``chosen_threshold_metric``) to carry to test, and
     ``curves`` (a dict of lists) when ``with_curves``. The model's train/eval mode is restored afterwards.
+
+    ``overlap`` (default: on for CUDA) runs the post-processing of batch i in a worker thread while the model
+    computes batch i + 1, so that the box pass (which releases the GIL) keeps up with a fast GPU; batches are
+    still processed one at a time and in order, so the figures are identical.
     """
     thresholds = threshold_list(cam_curve_interval)
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -65,6 +71,9 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
     model.eval()
     group: EvaluatorGroup | None = None
     count, start = 0, time.perf_counter()
+    overlap = device.type == "cuda" if overlap is None else overlap
+    worker = ThreadPoolExecutor(1) if overlap else None
+    pending: Future | None = None
     try:
         for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
             if group is None:
@@ -81,9 +90,18 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
                 topk=loc.logits.topk(k, dim=1).indices.cpu().numpy(),
                 gt_boxes=gt_boxes_of_batch(batch, protocol) if any(len(b) for b in batch["orig_boxes"]) else None,
                 masks=_masks_at_eval_size(batch.get("mask"), device))
-            group.process(eval_batch)
+            if worker is None:
+                group.process(eval_batch)
+            else:
+                if pending is not None:
+                    pending.result()  # one batch in flight: order and memory stay bounded
+                pending = worker.submit(group.process, eval_batch)
             count += len(images)
+        if pending is not None:
+            pending.result()
     finally:
+        if worker is not None:
+            worker.shutdown(wait=True)
         model.train(was_training)
     if group is None:
         raise RuntimeError("the evaluation loader yielded no batch")
