@@ -132,7 +132,8 @@ def _report(rows, num_maps: int, n_ref: int, threads: int) -> None:
           "wsolevaluation evaluates MaxBoxAcc and MaxBoxAccV2 in two separate runs (two findContours per "
           "threshold); 'combined ref' is a cheaper reference that serves both from one findContours call. "
           "The fast path computes both metrics in one pass; its v1 row runs the v1-only mode (no hole sweep). "
-          "cv2 fallbacks = (map, level) pairs whose largest contour was recomputed exactly with cv2.")
+          "cv2 fallbacks = (map, level) pairs whose largest contour was decided by cv2 on a crop around the "
+          "candidate regions (exact; run inside the worker threads).")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,7 +49,7 @@ def run_validation(model: Any, loader: Any, device: torch.device, amp: bool, loc
         return classification_metrics(model, loader, device, amp, progress), None
     from wsol.evaluation import evaluate_model, localization_record
 
-    result = evaluate_model(model, loader, protocol=protocol, device=device, progress=progress)
+    result = evaluate_model(model, loader, protocol=protocol, device=device, progress=progress, amp=amp)
     metrics = {k: float(v) for k, v in result.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("num_images",)}
     record = localization_record(result, "val") if "chosen_threshold" in result else None

@@ -51,7 +51,7 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
                    protocol: str = "resize", fixed_threshold: float | None = None,
                    device: torch.device | str | None = None, with_curves: bool = False,
                    num_threads: int | None = None, progress: bool = True,
-                   overlap: bool | None = None) -> dict[str, Any]:
+                   overlap: bool | None = None, amp: bool = False) -> dict[str, Any]:
     """Classify and localise every image of ``loader``; return a flat dict of every figure.
 
     Per batch: ``model.localize(images, classes=labels[:, None])`` gives the GT-class maps and the logits
@@ -63,7 +63,8 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
 
     ``overlap`` (default: on for CUDA) runs the post-processing of batch i in a worker thread while the model
     computes batch i + 1, so that the box pass (which releases the GIL) keeps up with a fast GPU; batches are
-    still processed one at a time and in order, so the figures are identical.
+    still processed one at a time and in order, so the figures are identical. ``amp`` runs the model under
+    bf16 autocast (the maps are cast back to float32 before any post-processing).
     """
     thresholds = threshold_list(cam_curve_interval)
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -80,14 +81,15 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
                 group = _build(batch, thresholds, iou_thresholds, multi_contour, fixed_threshold, num_threads)
             images = batch["image"].to(device, non_blocking=True)
             labels = batch["label"].to(device)
-            loc = model.localize(images, classes=labels[:, None])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loc = model.localize(images, classes=labels[:, None])
             maps = upsample_maps(loc.maps[:, 0].float(), (EVAL_SIZE, EVAL_SIZE))
             norm = normalize_maps(maps, batch["image_id"])
             k = min(5, loc.logits.shape[1])
             eval_batch = EvalBatch(
                 image_ids=list(batch["image_id"]), labels=batch["label"].numpy(), norm_maps=norm,
                 q_maps=(norm * 255).to(torch.uint8).cpu().numpy(),
-                topk=loc.logits.topk(k, dim=1).indices.cpu().numpy(),
+                topk=loc.logits.float().topk(k, dim=1).indices.cpu().numpy(),
                 gt_boxes=gt_boxes_of_batch(batch, protocol) if any(len(b) for b in batch["orig_boxes"]) else None,
                 masks=_masks_at_eval_size(batch.get("mask"), device))
             if worker is None:

@@ -28,7 +28,7 @@ class ThresholdIoUs(NamedTuple):
     boxes_v1: np.ndarray  # (B, T, 4) int64, wsolevaluation's box convention
     iou_v1: np.ndarray  # (B, T) float64
     iou_v2: np.ndarray  # (B, T) float64 (copy of iou_v1 when multi_contour is False)
-    fallbacks: int  # thresholds recomputed with cv2 (undecidable largest contour)
+    fallbacks: int  # distinct (map, level) pairs decided by cv2 on a crop (largest contour not decidable)
 
 
 def default_threads() -> int:
