@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "each is evaluated and a comparison table is printed")
     p.add_argument("--cam-layer", nargs="+", default=["backbone"],
                    help="target layer(s) of an explainer (default: backbone, the features the heads see)")
+    p.add_argument("--amp", action="store_true", help="run the model under bf16 autocast (CUDA; maps go on in fp32)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -95,7 +96,7 @@ def _evaluate_source(args: argparse.Namespace, base_model: Any, method: str) -> 
 
         model = build_localizer(base_model, method, args.cam_layer)
     common = dict(cam_curve_interval=args.cam_curve_interval, iou_thresholds=args.iou_thresholds,
-                  protocol=args.protocol, device=args.device, progress=not args.no_progress)
+                  protocol=args.protocol, device=args.device, progress=not args.no_progress, amp=args.amp)
     fixed = None
     if args.fixed_threshold_from == "checkpoint":
         if method != "native":
