@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Optional
 @dataclass
 class ACoLConfig:
     delta: float = 0.6  # erasing threshold on branch A's min-max normalised map (paper 0.6, wsolevaluation 0.7)
+    erase_dilation: int = 0  # grow the erased region by this many feature cells (0 = the paper's erasing)
+    erase_start_step: int = 0  # erasing warm-up: B sees unerased features for this many iterations (0 = paper)
 
 
 @dataclass

@@ -22,21 +22,43 @@ from wsol.models.heads import ACoLHead, gap_logits
 from wsol.models.registry import METHODS
 
 
-def erase_features(features: Tensor, class_maps: Tensor, delta: float) -> Tensor:
-    """Zero every channel of ``features`` (N,D,h,w) where the min-max normalised ``class_maps`` (N,h,w) >= δ."""
-    keep = normalize_per_map(class_maps.detach().float()) < delta
-    return features * keep[:, None].to(features.dtype)
+def erase_mask(class_maps: Tensor, delta: float, dilation: int = 0) -> Tensor:
+    """(N,h,w) float keep-mask: 0 where the min-max normalised ``class_maps`` >= δ, grown by ``dilation`` cells.
+
+    Growing the erased region (a (2k+1)×(2k+1) max filter) matters on coarse maps: a feature cell's receptive
+    field is much wider than the cell, so the cells next to the erased ones still carry the discriminative part
+    and branch B would fire right beside A's peak instead of on the rest of the object.
+    """
+    erased = (normalize_per_map(class_maps.detach().float()) >= delta).float()
+    if dilation > 0:
+        erased = F.max_pool2d(erased[:, None], 2 * dilation + 1, stride=1, padding=dilation)[:, 0]
+    return 1.0 - erased
+
+
+def erase_features(features: Tensor, class_maps: Tensor, delta: float, dilation: int = 0) -> Tensor:
+    """Zero every channel of ``features`` (N,D,h,w) where the min-max normalised ``class_maps`` (N,h,w) >= δ
+    (and within ``dilation`` cells of such a location)."""
+    return features * erase_mask(class_maps, delta, dilation)[:, None].to(features.dtype)
 
 
 class ACoL(WSOLModel):
     """Adversarial complementary learning with two :class:`ACoLHead` branches on a shared backbone."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, head_width: int = 1024, delta: float = 0.6) -> None:
+    def __init__(self, backbone: Backbone, num_classes: int, head_width: int = 1024, delta: float = 0.6,
+                 erase_dilation: int = 0, erase_start_step: int = 0) -> None:
         super().__init__()
         if not 0.0 < delta <= 1.0:
             raise ValueError(f"ACoL erasing threshold delta must be in (0, 1], got {delta}")
+        if erase_dilation < 0:
+            raise ValueError(f"model.acol.erase_dilation must be >= 0 (feature cells), got {erase_dilation}")
         self.num_classes = num_classes
         self.delta = delta
+        if erase_start_step < 0:
+            raise ValueError(f"model.acol.erase_start_step must be >= 0 (training iterations), got {erase_start_step}")
+        self.erase_dilation = int(erase_dilation)
+        self.erase_start_step = int(erase_start_step)
+        if self.erase_start_step > 0:  # only then: checkpoints of the paper's setting keep their keys
+            self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
         self.backbone = backbone
         self.head_a = ACoLHead(backbone.out_channels, num_classes, head_width)
         self.head_b = ACoLHead(backbone.out_channels, num_classes, head_width)
@@ -51,9 +73,19 @@ class ACoL(WSOLModel):
         if self.training or labels is not None:
             target = labels if labels is not None else logits_a.argmax(1)
             target_maps = gather_maps(maps_a, target[:, None])[:, 0]
-            maps_b = self.head_b(erase_features(features, target_maps, self.delta))
+            erased = features if self.erasing_delayed() else \
+                erase_features(features, target_maps, self.delta, self.erase_dilation)
+            maps_b = self.head_b(erased)
             extras = {"logits_b": gap_logits(maps_b), "maps_b": maps_b}
+        if self.training and self.erase_start_step > 0 and torch.is_grad_enabled():
+            self.train_steps += 1
         return WSOLOutput(logits_a, maps_a, extras)
+
+    def erasing_delayed(self) -> bool:
+        """True during the first ``erase_start_step`` training iterations (erasing warm-up): branch B then
+        learns from the unerased features, because before A has learned anything its map is noise and
+        erasing it only removes random evidence from B. Never true in eval (localization always erases)."""
+        return self.training and self.erase_start_step > 0 and int(self.train_steps) < self.erase_start_step
 
     def loss(self, output: WSOLOutput, labels: Tensor) -> dict[str, Tensor]:
         ce_a = F.cross_entropy(output.logits.float(), labels)
@@ -69,7 +101,7 @@ class ACoL(WSOLModel):
             cls = resolve_classes(logits, classes, topk)
             b, k = cls.shape
             norm_a = normalize_per_map(gather_maps(maps_a.float(), cls))  # (B,K,h,w)
-            keep = (norm_a < self.delta).flatten(0, 1)[:, None].to(features.dtype)  # (B*K,1,h,w)
+            keep = erase_mask(norm_a.flatten(0, 1), self.delta, self.erase_dilation)[:, None].to(features.dtype)
             repeated = features.repeat_interleave(k, dim=0) * keep
             maps_b = self.head_b(repeated)  # (B*K,C,h,w)
             norm_b = normalize_per_map(gather_maps(maps_b.float(), cls.reshape(-1, 1))).view_as(norm_a)
@@ -78,4 +110,5 @@ class ACoL(WSOLModel):
 
 @METHODS.register("acol")
 def build_acol(backbone: Backbone, num_classes: int, cfg: Any) -> ACoL:
-    return ACoL(backbone, num_classes, head_width=cfg.head_width, delta=cfg.acol.delta)
+    return ACoL(backbone, num_classes, head_width=cfg.head_width, delta=cfg.acol.delta,
+                erase_dilation=cfg.acol.get("erase_dilation", 0), erase_start_step=cfg.acol.get("erase_start_step", 0))
