@@ -75,3 +75,18 @@ def test_thresholds_at_or_above_one_and_negative(rng):
     assert np.array_equal(fast.iou_v2[0], wsolevaluation_ious(m, thresholds, gt, multi_contour=True))
     with pytest.raises(ValueError, match=">= 0"):
         threshold_ious(_q(m)[None], np.array([-0.1, 0.5]), [gt])
+
+
+def test_as_written_port_gives_the_same_figures(rng):
+    """The benchmark's slower, step-for-step port must agree with the reference it is timed against."""
+    from wsol.localization.reference import wsolevaluation_as_written_ious
+
+    thresholds = threshold_list(0.05)
+    for kind in ("blobs", "noise"):
+        m = make_map(rng, (20, 26), kind)
+        gt = random_gt(rng, (20, 26), n=2)
+        for multi in (False, True):
+            assert np.array_equal(wsolevaluation_as_written_ious(m, thresholds, gt, multi),
+                                  wsolevaluation_ious(m, thresholds, gt, multi))
+    with pytest.raises(ValueError, match="finite"):
+        wsolevaluation_as_written_ious(np.full((4, 4), np.nan), thresholds, gt, True)

@@ -62,3 +62,18 @@ def test_padding_counts_and_errors():
         count_categories(["nope"])
     with pytest.raises(ValueError, match="no GT box"):
         classify(np.zeros((1, 4)), [np.zeros((0, 4))], np.ones(1, bool))
+
+
+def test_region_count_uses_the_evaluators_quantised_rule():
+    """'missed' and the region count follow q > int(tau * max q) with 8-connectivity, as the evaluator's contours."""
+    from wsol.viz.per_image import count_regions
+
+    q = np.zeros((2, 6, 6), np.uint8)
+    q[0, 0, 0] = 200
+    q[0, 1, 1] = 101  # diagonal neighbour: one 8-connected region with the first at level int(0.5 * 200) = 100
+    q[0, 4, 4] = 150
+    q[1, 2, 2] = 3  # max 3: level int(0.5 * 3) = 1, so 3 > 1 is foreground...
+    q[1, 4, 4] = 1  # ...and 1 is not (strict >)
+    assert count_regions(q, np.array([0.5])).tolist() == [2, 1]
+    assert count_regions(q, np.array([0.75])).tolist() == [1, 1]  # level 150: only 200 (150 is not > 150); 3 > 2
+    assert count_regions(np.zeros((1, 4, 4), np.uint8), np.array([0.0])).tolist() == [0]  # nothing above 0: missed

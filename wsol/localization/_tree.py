@@ -309,45 +309,61 @@ def _add_background(order, lo, hi, w, lab, parent, reg, active, n_active, n_ids)
         y = e >> 16
         x = e & 0xFFFF
         p = np.uint64((y + 1) * (w + 2) + x + 1)
-        n0 = lab[p - w2]
-        n1 = lab[p - one]
-        n2 = lab[p + one]
-        n3 = lab[p + w2]
+        n0 = np.uint64(lab[p - w2])
+        n1 = np.uint64(lab[p - one])
+        n2 = np.uint64(lab[p + one])
+        n3 = np.uint64(lab[p + w2])
         if max(max(n0, n1), max(n2, n3)) == 1:  # fast path: only the outside around
             lab[p] = 1
             continue
-        root = np.uint64(0)
-        for d in range(4):
-            r2 = np.uint64(n0 if d == 0 else (n1 if d == 1 else (n2 if d == 2 else n3)))
-            if r2 == 0:
-                continue
+        # two parent hops reach the root almost always (``parent[0] = 0`` keeps "none" at 0); branch-free, then
+        # one check sends the rare deeper paths to a full find. Unpredictable branches, not work, cost here.
+        r0 = np.uint64(parent[parent[n0]])
+        r1 = np.uint64(parent[parent[n1]])
+        r2 = np.uint64(parent[parent[n2]])
+        r3 = np.uint64(parent[parent[n3]])
+        if parent[r0] != r0 or parent[r1] != r1 or parent[r2] != r2 or parent[r3] != r3:
+            while parent[r0] != r0:
+                r0 = np.uint64(parent[r0])
+            while parent[r1] != r1:
+                r1 = np.uint64(parent[r1])
             while parent[r2] != r2:
-                parent[r2] = parent[parent[r2]]
                 r2 = np.uint64(parent[r2])
-            if root == 0:
-                root = r2
-            elif r2 != root:
-                if r2 < root:  # the older region stays the root; the outside (1) always does
-                    root, r2 = r2, root
-                parent[r2] = root
-                if root != 1:
-                    reg[root, X0] = min(reg[root, X0], reg[r2, X0])
-                    reg[root, Y0] = min(reg[root, Y0], reg[r2, Y0])
-                    reg[root, X1] = max(reg[root, X1], reg[r2, X1])
-                    reg[root, Y1] = max(reg[root, Y1], reg[r2, Y1])
-                last = active[n_active - 1]  # swap-remove r2 from the listed holes
-                active[reg[r2, APOS]] = last
-                reg[last, APOS] = reg[r2, APOS]
-                n_active -= 1
-        if root == 0:  # a new hole (rare)
+            while parent[r3] != r3:
+                r3 = np.uint64(parent[r3])
+        parent[n0] = r0  # compress the first hop
+        parent[n1] = r1
+        parent[n2] = r2
+        parent[n3] = r3
+        big = np.uint64(1 << 40)
+        hi = max(max(r0, r1), max(r2, r3))
+        lo = min(min(r0 + big * (r0 == 0), r1 + big * (r1 == 0)), min(r2 + big * (r2 == 0), r3 + big * (r3 == 0)))
+        if hi == 0:  # a new hole (rare)
             root = np.uint64(n_ids)
             n_ids += 1
             n_active = _new_region(parent, reg, active, n_active, root, x, y, y * w + x)
-        elif root != 1:
-            reg[root, X0] = min(reg[root, X0], x)
-            reg[root, Y0] = min(reg[root, Y0], y)
-            reg[root, X1] = max(reg[root, X1], x)
-            reg[root, Y1] = max(reg[root, Y1], y)
+        else:
+            root = lo  # the oldest region stays the root; the outside (1) always does
+            if hi != lo:  # regions meet (rare): merge every other one into the root
+                for d in range(4):
+                    r = r0 if d == 0 else (r1 if d == 1 else (r2 if d == 2 else r3))
+                    if r == 0 or r == root or parent[r] != r:
+                        continue
+                    parent[r] = root
+                    if root != 1:
+                        reg[root, X0] = min(reg[root, X0], reg[r, X0])
+                        reg[root, Y0] = min(reg[root, Y0], reg[r, Y0])
+                        reg[root, X1] = max(reg[root, X1], reg[r, X1])
+                        reg[root, Y1] = max(reg[root, Y1], reg[r, Y1])
+                    last = active[n_active - 1]  # swap-remove r from the listed holes
+                    active[reg[r, APOS]] = last
+                    reg[last, APOS] = reg[r, APOS]
+                    n_active -= 1
+            if root != 1:
+                reg[root, X0] = min(reg[root, X0], x)
+                reg[root, Y0] = min(reg[root, Y0], y)
+                reg[root, X1] = max(reg[root, X1], x)
+                reg[root, Y1] = max(reg[root, Y1], y)
         lab[p] = root
     return n_active, n_ids
 
@@ -369,6 +385,7 @@ def hole_sweep(q, h, w, hist, order, top, wanted, gt, n_gt, lab, parent, reg, ac
     for y in range(1, h + 1):
         lab[y * w2] = 1
         lab[y * w2 + w + 1] = 1
+    parent[0] = 0
     parent[1] = 1
     n_ids = 2
     n_active = 0

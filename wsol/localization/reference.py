@@ -85,6 +85,42 @@ def wsolevaluation_ious(norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: 
     return np.maximum.reduceat(best, np.cumsum([0] + counts[:-1]))
 
 
+def wsolevaluation_as_written_ious(norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: np.ndarray,
+                                   multi_contour: bool) -> np.ndarray:
+    """:func:`wsolevaluation_ious` with wsolevaluation's per-threshold costs kept, for the benchmark only.
+
+    Its ``BoxEvaluator.accumulate`` path also validates the map, thresholds a (H, W, 1) image, takes the image's
+    maximum again at every threshold, collects boxes as Python lists and, per threshold, reduces the whole
+    (boxes x GT) IoU matrix before slicing it and takes the slice's max with Python's ``max``. Same figures.
+    """
+    if np.isnan(norm_map).any() or norm_map.min() < 0 or norm_map.max() > 1:
+        raise ValueError("score map must be finite and in [0, 1]")
+    height, width = norm_map.shape
+    image = np.expand_dims((norm_map * 255).astype(np.uint8), 2)
+    boxes, counts = [], []
+    for t in thresholds:
+        _, binary = cv2.threshold(image, int(t * np.max(image)), 255, cv2.THRESH_BINARY)
+        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+        if len(contours) == 0:
+            boxes.append(np.asarray([[0, 0, 0, 0]]))
+            counts.append(1)
+            continue
+        if not multi_contour:
+            contours = [max(contours, key=cv2.contourArea)]
+        found = []
+        for contour in contours:
+            x, y, w, h = cv2.boundingRect(contour)
+            found.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+        boxes.append(found)
+        counts.append(len(contours))
+    ious = box_iou(np.array(np.concatenate(boxes, axis=0)), np.array(gt_boxes))
+    best, start = [], 0
+    for count in counts:
+        best.append(max(ious.max(1)[start:start + count]))
+        start += count
+    return np.asarray(best, np.float64)
+
+
 def reference_threshold_ious(norm_map: np.ndarray, thresholds: np.ndarray,
                              gt_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(v1, v2) best IoU per threshold from ONE findContours call per threshold serving both metrics.

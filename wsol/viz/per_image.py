@@ -8,10 +8,8 @@ For every image: top-1 / top-5 classes, the GT-class map upsampled bicubically t
 frame exactly as :func:`wsol.evaluation.loop.gt_boxes_of_batch` does. So ``mean(iou >= 0.5)`` over the records
 is the evaluator's ``fixed/gt_known_loc`` at the same threshold, and the share of ``correct`` records its
 ``fixed/top1_loc`` (Choe et al., CVPR 2020, https://arxiv.org/abs/2001.07437). The threshold is snapped to the
-evaluator's grid ``np.arange(0, 1, interval)`` first, as ``fixed_threshold`` is. (The box is not taken from
-:func:`wsol.localization.regions_at_threshold`, whose inclusive boxes are one pixel narrower and whose "largest"
-counts pixels rather than cv2.contourArea; that function gives the number of regions, 0 = nothing above the
-threshold = "missed".)
+evaluator's grid ``np.arange(0, 1, interval)`` first, as ``fixed_threshold`` is. The number of regions (8-connected,
+as cv2.findContours sees them; 0 = nothing above the threshold = "missed") uses the same quantised rule.
 
 Thumbnails (image + heatmap + GT boxes + predicted box with IoU + mask contour) are written to disk as they are
 made, named by dataset index (``000042.png``), never by image id. Records are plain dicts (JSON-ready).
@@ -34,7 +32,7 @@ from wsol.data.records import collate_samples
 from wsol.evaluation.base import threshold_index
 from wsol.evaluation.loop import gt_boxes_of_batch
 from wsol.fileio import atomic_write_json, safe_join
-from wsol.localization import (EVAL_SIZE, normalize_maps, quantize_maps, regions_at_threshold, threshold_ious,
+from wsol.localization import (EVAL_SIZE, normalize_maps, quantize_maps, threshold_ious, threshold_levels,
                                threshold_list, upsample_maps)
 from wsol.viz.overlays import render_localization, save_png
 from wsol.viz.taxonomy import category_names, classify
@@ -42,6 +40,12 @@ from wsol.viz.taxonomy import category_names, classify
 THUMB_SIZE = 160
 CROP_RESIZE = 256  # resize_crop protocol: resize to 256, centre crop 224 (as rescale_gt_boxes' default)
 
+
+def count_regions(q: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Number of 8-connected regions of ``q > int(tau * max q)`` per quantised map (B, H, W): the evaluator's rule."""
+    levels = threshold_levels(q.reshape(len(q), -1).max(axis=1), tau)[:, 0]
+    return np.array([cv2.connectedComponents((m > lev).astype(np.uint8), connectivity=8)[0] - 1
+                     for m, lev in zip(q, levels)], np.int64)
 
 def snap_threshold(threshold: float, interval: float = 0.01) -> float:
     """The evaluator's grid value closest to ``threshold`` (what ``fixed_threshold`` is turned into)."""
@@ -88,7 +92,7 @@ def _passes(source: Any, threshold: float, indices: Sequence[int] | None, batch_
         probs = loc.logits.float().softmax(1)
         top = probs.topk(k, dim=1)
         norm_np = norm.cpu().numpy()
-        regions = np.array([len(regions_at_threshold(m, threshold)[2]) for m in norm_np])
+        regions = count_regions(q, tau)
         top1 = top.indices[:, 0].cpu().numpy()
         codes, _ = classify(res.boxes_v1[:, 0], gt, top1 == batch["label"].numpy(), regions > 0)
         out = dict(norm=norm_np, boxes=res.boxes_v1[:, 0], iou=res.iou_v1[:, 0], gt=gt, regions=regions,
