@@ -45,19 +45,23 @@ def reference_best_iou(norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: n
     return np.array([box_iou(b, gt_boxes).max() for b in reference_boxes(norm_map, thresholds, multi_contour)])
 
 
-def wsolevaluation_boxes(q: np.ndarray, thresholds: np.ndarray,
-                         multi_contour: bool) -> tuple[list[np.ndarray], list[int]]:
+def wsolevaluation_boxes(q: np.ndarray, thresholds: np.ndarray, multi_contour: bool,
+                         as_written: bool = False) -> tuple[list, list[int]]:
     """wsolevaluation's ``compute_bboxes_from_scoremaps`` step for step on a quantised map ``q`` (H, W) uint8:
     per threshold, cv2.threshold + findContours, then contourArea (v1: the largest contour only) and
     boundingRect. Returns the boxes and the number of boxes per threshold.
 
     One deviation, in the reference's favour: ``max(q)`` is computed once, not once per threshold.
+    ``as_written`` keeps wsolevaluation's per-threshold costs instead (for the benchmark): the maximum of the
+    image at every threshold, an (H, W, 1) image, each threshold's boxes as a Python list.
     """
     height, width = q.shape
+    image = q[:, :, None] if as_written else q
     q_max = int(q.max())
     boxes, counts = [], []
     for t in thresholds:
-        _, binary = cv2.threshold(q, int(t * q_max), 255, cv2.THRESH_BINARY)
+        level = int(t * np.max(image)) if as_written else int(t * q_max)
+        _, binary = cv2.threshold(image, level, 255, cv2.THRESH_BINARY)
         contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
         if len(contours) == 0:
             boxes.append(np.zeros((1, 4), np.int64))
@@ -69,7 +73,7 @@ def wsolevaluation_boxes(q: np.ndarray, thresholds: np.ndarray,
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
             found.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
-        boxes.append(np.asarray(found, np.int64))
+        boxes.append(found if as_written else np.asarray(found, np.int64))
         counts.append(len(found))
     return boxes, counts
 
@@ -89,30 +93,12 @@ def wsolevaluation_as_written_ious(norm_map: np.ndarray, thresholds: np.ndarray,
                                    multi_contour: bool) -> np.ndarray:
     """:func:`wsolevaluation_ious` with wsolevaluation's per-threshold costs kept, for the benchmark only.
 
-    Its ``BoxEvaluator.accumulate`` path also validates the map, thresholds a (H, W, 1) image, takes the image's
-    maximum again at every threshold, collects boxes as Python lists and, per threshold, reduces the whole
+    Its ``BoxEvaluator.accumulate`` path also validates the map, and per threshold reduces the whole
     (boxes x GT) IoU matrix before slicing it and takes the slice's max with Python's ``max``. Same figures.
     """
     if np.isnan(norm_map).any() or norm_map.min() < 0 or norm_map.max() > 1:
         raise ValueError("score map must be finite and in [0, 1]")
-    height, width = norm_map.shape
-    image = np.expand_dims((norm_map * 255).astype(np.uint8), 2)
-    boxes, counts = [], []
-    for t in thresholds:
-        _, binary = cv2.threshold(image, int(t * np.max(image)), 255, cv2.THRESH_BINARY)
-        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
-        if len(contours) == 0:
-            boxes.append(np.asarray([[0, 0, 0, 0]]))
-            counts.append(1)
-            continue
-        if not multi_contour:
-            contours = [max(contours, key=cv2.contourArea)]
-        found = []
-        for contour in contours:
-            x, y, w, h = cv2.boundingRect(contour)
-            found.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
-        boxes.append(found)
-        counts.append(len(contours))
+    boxes, counts = wsolevaluation_boxes((norm_map * 255).astype(np.uint8), thresholds, multi_contour, True)
     ious = box_iou(np.array(np.concatenate(boxes, axis=0)), np.array(gt_boxes))
     best, start = [], 0
     for count in counts:
