@@ -68,9 +68,7 @@ def threshold_ious(qs: np.ndarray, thresholds: np.ndarray, gt_boxes: Sequence[np
     iou_v1 = np.zeros((b, t), np.float64)
     iou_v2 = np.zeros((b, t), np.float64)
     threads = max(1, min(num_threads or default_threads(), b))
-    # small chunks handed out on demand keep every thread busy to the end (maps differ in cost)
-    chunk = max(4, -(-b // (threads * 8)))
-    bounds = np.arange(0, b + chunk, chunk).clip(max=b)
+    bounds = np.linspace(0, b, threads + 1).astype(int)
 
     def run(lo: int, hi: int) -> int:
         """Kernel, then the undecided cases with cv2 (which releases the GIL), on maps ``lo:hi``."""

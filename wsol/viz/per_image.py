@@ -47,6 +47,7 @@ def count_regions(q: np.ndarray, tau: np.ndarray) -> np.ndarray:
     return np.array([cv2.connectedComponents((m > lev).astype(np.uint8), connectivity=8)[0] - 1
                      for m, lev in zip(q, levels)], np.int64)
 
+
 def snap_threshold(threshold: float, interval: float = 0.01) -> float:
     """The evaluator's grid value closest to ``threshold`` (what ``fixed_threshold`` is turned into)."""
     grid = threshold_list(interval)
