@@ -96,6 +96,8 @@ def test_bad_input_shapes():
         threshold_ious(np.zeros((4, 4), np.uint8), THR5, [np.zeros((1, 4))])
     with pytest.raises(ValueError, match="GT box sets"):
         threshold_ious(np.zeros((2, 4, 4), np.uint8), THR5, [np.zeros((1, 4))])
+    with pytest.raises(ValueError, match="15-bit"):
+        threshold_ious(np.zeros((1, 2, 1 << 15), np.uint8), THR5, [np.zeros((1, 4))])
 
 
 @pytest.mark.parametrize("kind", ["relu", "noise"])

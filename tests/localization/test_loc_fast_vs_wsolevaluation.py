@@ -16,11 +16,27 @@ def _q(m):
 def test_counting_sort_matches_stable_argsort(rng):
     q = rng.integers(0, 256, (7, 11)).astype(np.uint8)
     hist = np.empty(257, np.int64)
-    order = np.empty(q.size, np.int32)
+    order = np.empty(q.size, np.int64)
     counting_sort(q.ravel(), 7, 11, hist, order)
-    raster = (order >> 16) * 11 + (order & 0xFFFF)  # pixels are packed as y << 16 | x
-    assert np.array_equal(raster, np.argsort(q.ravel(), kind="stable"))
+    x, y = order & 0xFFFF, (order >> 16) & 0xFFFF  # lanes (x, y, 32767 - x, 32767 - y)
+    assert np.array_equal(y * 11 + x, np.argsort(q.ravel(), kind="stable"))
+    assert np.array_equal(order >> 32, (32767 - x) | ((32767 - y) << 16))
     assert np.array_equal(np.diff(hist), np.bincount(q.ravel(), minlength=256))
+
+
+def test_packed_box_union_equals_lane_wise_min_max(rng):
+    """box_max (SWAR) against the obvious per-field min / max, edge values included."""
+    from wsol.localization._tree import box_max
+
+    def pack(x0, y0, x1, y1):
+        return np.uint64(x1 | (y1 << 16) | ((32767 - x0) << 32) | ((32767 - y0) << 48))
+
+    boxes = rng.integers(0, 32768, (500, 2, 4))
+    boxes[:50] = rng.choice([0, 1, 32766, 32767], (50, 2, 4))
+    for a, b in boxes:
+        got = int(box_max(pack(*a), pack(*b)))
+        lanes = [got & 0xFFFF, (got >> 16) & 0xFFFF, 32767 - ((got >> 32) & 0xFFFF), 32767 - (got >> 48)]
+        assert lanes == [max(a[2], b[2]), max(a[3], b[3]), min(a[0], b[0]), min(a[1], b[1])]
 
 
 def test_wsolevaluation_port_on_a_hand_made_map():

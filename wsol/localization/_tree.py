@@ -29,6 +29,19 @@ import numpy as np
 from wsol.localization._tables import DC, DE, NRUNS, RUNS
 from wsol.localization._common import cover_ratio, iou_inclusive
 
+H16 = np.uint64(0x8000800080008000)
+L16 = np.uint64(0xFFFF)
+
+
+@numba.njit(cache=True, nogil=True)
+def box_max(a, b):
+    """Union of two boxes packed as four 15-bit lanes ``(x1, y1, 32767 - x0, 32767 - y0)``: a lane-wise max in
+    one word (SWAR: bit 15 of ``(a | H) - b`` is set in the lanes where a >= b, no borrow crosses a lane), so a
+    region's box is one load and one store per pixel instead of four of each."""
+    m = ((((a | H16) - b) & H16) >> np.uint64(15)) * L16
+    return (a & m) | (b & ~m)
+
+
 # region record fields (one int32 row per region id, so a region's fields share a cache line)
 X0, Y0, X1, Y1, FIRST, COV2, EUL4, APOS = range(8)
 
@@ -36,8 +49,9 @@ X0, Y0, X1, Y1, FIRST, COV2, EUL4, APOS = range(8)
 @numba.njit(cache=True, nogil=True)
 def counting_sort(q, h, w, hist, order):
     """Pixels of ``q`` (H * W) grouped by grey value, raster order inside a value; bucket v is
-    ``order[hist[v]:hist[v + 1]]`` (``hist`` has 257 entries). A pixel is stored packed as ``y << 16 | x`` so the
-    sweeps need no integer division (which dominated their per-pixel cost). Unsigned indices: see
+    ``order[hist[v]:hist[v + 1]]`` (``hist`` has 257 entries). A pixel is stored as four 16-bit lanes
+    ``(x, y, 32767 - x, 32767 - y)``: the sweeps read ``x, y`` without integer division (which dominated their
+    per-pixel cost), and the word is the pixel's own box for :func:`box_max`. Unsigned indices: see
     ``_add_foreground``."""
     one = np.uint64(1)
     hist[:] = 0
@@ -50,7 +64,7 @@ def counting_sort(q, h, w, hist, order):
     for y in range(h):
         for x in range(w):
             v = np.uint64(q[i])
-            order[np.uint64(fill[v])] = (y << 16) | x
+            order[np.uint64(fill[v])] = x | (y << 16) | ((32767 - x) << 32) | ((32767 - y) << 48)
             fill[v] += 1
             i += 1
 
@@ -87,13 +101,15 @@ def neighbourhood_table(w2):
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, active, n_active, n_ids, tab):
+def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, box, active, n_active, n_ids, tab):
     """Turn pixels ``order[lo:hi]`` foreground: new regions, unions with 8-neighbours, quad sums.
 
     Everything is written out inline: a numba call taking arrays inside a per-pixel loop costs reference-count
     updates that made the sweep ten times slower. Indices are unsigned (``lab`` and ``parent`` are uint32, offsets
     wrap modulo 2**64): numba adds a negative-index check to every signed index, which doubled the cost of the
-    neighbourhood reads. ``find`` uses path halving on the region-id forest. A region's first raster pixel is not
+    neighbourhood reads. ``find`` uses path halving on the region-id forest. A region's box lives packed in
+    ``box`` (see :func:`box_max`) and is unpacked into ``reg`` only for the read-outs; it grows only when the
+    pixel leaves it, a predictable branch. A region's first raster pixel is not
     tracked here (it only breaks exact area ties, see ``_first_pixel``).
     """
     one = np.uint64(1)
@@ -101,7 +117,7 @@ def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, active, n_active, n_
     eight = np.uint64(8)
     for pos in range(lo, hi):
         e = order[pos]
-        y = e >> 16
+        y = (e >> 16) & 0xFFFF
         x = e & 0xFFFF
         p = np.uint64((y + 1) * (w + 2) + x + 1)
         a = p - w2
@@ -116,6 +132,7 @@ def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, active, n_active, n_
             root = np.uint64(n_ids)
             n_ids += 1
             n_active = _new_region(parent, reg, active, n_active, root, x, y, y * w + x)
+            box[root] = np.uint64(e)
         else:  # join the first run's region; merge the other runs' regions into it
             root = np.uint64(lab[p + np.uint64(tab[t + one])])
             while parent[root] != root:
@@ -130,20 +147,16 @@ def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, active, n_active, n_
                     if r2 < root:  # the older (lower id, usually larger) region stays the root
                         root, r2 = r2, root
                     parent[r2] = root
-                    reg[root, X0] = min(reg[root, X0], reg[r2, X0])
-                    reg[root, Y0] = min(reg[root, Y0], reg[r2, Y0])
-                    reg[root, X1] = max(reg[root, X1], reg[r2, X1])
-                    reg[root, Y1] = max(reg[root, Y1], reg[r2, Y1])
+                    box[root] = box_max(box[root], box[r2])
                     reg[root, COV2] += reg[r2, COV2]
                     reg[root, EUL4] += reg[r2, EUL4]
                     last = active[n_active - 1]  # swap-remove r2 from the live regions
                     active[reg[r2, APOS]] = last
                     reg[last, APOS] = reg[r2, APOS]
                     n_active -= 1
-            reg[root, X0] = min(reg[root, X0], x)
-            reg[root, Y0] = min(reg[root, Y0], y)
-            reg[root, X1] = max(reg[root, X1], x)
-            reg[root, Y1] = max(reg[root, Y1], y)
+            b = box[root]
+            if (((b | H16) - np.uint64(e)) & H16) != H16:  # the pixel leaves the box (rare): grow it
+                box[root] = box_max(b, np.uint64(e))
         lab[p] = root
         reg[root, COV2] += tab[t + np.uint64(5)]
         reg[root, EUL4] += tab[t + np.uint64(6)]
@@ -267,7 +280,7 @@ def _candidate_union(reg, active, n_active, out_box, v):
 
 
 @numba.njit(cache=True, nogil=True)
-def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg, active, tab,
+def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg, box, active, tab,
                      out_box, out_und, out_v1, out_v2, out_holes):
     """Regions of ``q > v`` for every used level ``v`` (``used[v]``), visited from the highest level down.
 
@@ -284,6 +297,13 @@ def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg,
         lowest += 1
     for v in range(255, lowest - 1, -1):
         if used[v]:
+            for k in range(n_active):  # unpack the live regions' boxes for the read-out
+                r = active[k]
+                b = box[r]
+                reg[r, X1] = b & L16
+                reg[r, Y1] = (b >> np.uint64(16)) & L16
+                reg[r, X0] = 32767 - ((b >> np.uint64(32)) & L16)
+                reg[r, Y0] = 32767 - (b >> np.uint64(48))
             und, v1, v2, holes = _score_level(reg, active, n_active, h, w, gt, n_gt, out_box, v, lab, fg, parent)
             out_und[v] = und
             out_v1[v] = v1
@@ -292,8 +312,8 @@ def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg,
             if holes and hole_hi < 0:
                 hole_hi = v
         if v > lowest:
-            n_active, n_ids = _add_foreground(order, hist[v], hist[v + 1], w, lab, fg, parent, reg, active, n_active,
-                                              n_ids, tab)
+            n_active, n_ids = _add_foreground(order, hist[v], hist[v + 1], w, lab, fg, parent, reg, box, active,
+                                              n_active, n_ids, tab)
     return hole_hi
 
 
@@ -306,7 +326,7 @@ def _add_background(order, lo, hi, w, lab, parent, reg, active, n_active, n_ids)
     w2 = np.uint64(w + 2)
     for pos in range(lo, hi):
         e = order[pos]
-        y = e >> 16
+        y = (e >> 16) & 0xFFFF
         x = e & 0xFFFF
         p = np.uint64((y + 1) * (w + 2) + x + 1)
         n0 = np.uint64(lab[p - w2])
@@ -417,7 +437,8 @@ def batch_pass(qs, levels, gts, n_gts, multi, boxes, undecided, iou_v1, iou_v2):
     w2 = w + 2
     flat = qs.reshape(b, n)
     hist = np.empty(257, np.int64)
-    order = np.empty(n, np.int32)
+    order = np.empty(n, np.int64)
+    box = np.empty(n + 2, np.uint64)
     lab = np.empty((h + 2) * w2, np.uint32)  # unsigned: see _add_foreground
     fg = np.empty((h + 2) * w2, np.uint8)
     parent = np.empty(n + 2, np.uint32)
@@ -436,7 +457,7 @@ def batch_pass(qs, levels, gts, n_gts, multi, boxes, undecided, iou_v1, iou_v2):
         for j in range(levels.shape[1]):
             used[levels[i, j]] = True
         counting_sort(q, h, w, hist, order)
-        top = foreground_sweep(q, h, w, hist, order, used, gts[i], n_gts[i], lab, fg, parent, reg, active, tab,
+        top = foreground_sweep(q, h, w, hist, order, used, gts[i], n_gts[i], lab, fg, parent, reg, box, active, tab,
                                lbox, lund, lv1, lv2, wanted)
         if multi and top >= 0:
             for v in range(256):

@@ -53,8 +53,8 @@ def threshold_ious(qs: np.ndarray, thresholds: np.ndarray, gt_boxes: Sequence[np
     qs = np.ascontiguousarray(qs, dtype=np.uint8)
     if qs.ndim != 3:
         raise ValueError(f"expected quantised maps (B, H, W), got shape {qs.shape}")
-    if qs.shape[1] >= 1 << 15 or qs.shape[2] >= 1 << 16:
-        raise ValueError(f"maps of shape {qs.shape[1:]} are too large (pixels are packed as y << 16 | x)")
+    if max(qs.shape[1:]) >= 1 << 15:
+        raise ValueError(f"maps of shape {qs.shape[1:]} are too large (coordinates are packed in 15-bit lanes)")
     if len(gt_boxes) != len(qs):
         raise ValueError(f"{len(qs)} maps but {len(gt_boxes)} GT box sets")
     b, t = len(qs), len(thresholds)
