@@ -81,10 +81,12 @@ def test_pseudo_mask_with_ignore_band():
 
 
 def test_quantize_numpy_chunks_equal_one_astype():
-    """The chunked numpy path truncates exactly as ``(m * 255).astype(uint8)`` (float64 and float32, ragged tail)."""
+    """The numba path, one thread (small batches) or split over threads (from 2**20 values on), truncates exactly as
+    ``(m * 255).astype(uint8)`` (float64 and float32, a ragged split)."""
     rng = np.random.default_rng(3)
-    for dtype in (np.float64, np.float32):
-        maps = rng.random((19, 7, 5)).astype(dtype)
-        maps[0, 0, :3] = [0.0, 1.0, 254.9999 / 255]
-        assert np.array_equal(quantize_maps(maps), (maps * 255).astype(np.uint8))
+    for shape in [(19, 7, 5), (3, 601, 599)]:
+        for dtype in (np.float64, np.float32):
+            maps = rng.random(shape).astype(dtype)
+            maps[0, 0, :3] = [0.0, 1.0, 254.9999 / 255]
+            assert np.array_equal(quantize_maps(maps), (maps * 255).astype(np.uint8))
     assert quantize_maps(np.zeros((0, 4, 4))).shape == (0, 4, 4)

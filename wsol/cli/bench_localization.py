@@ -32,11 +32,11 @@ from wsol.localization.reference import (reference_threshold_ious, wsolevaluatio
 
 
 def synthetic_cams(num: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Normalised (num, 224, 224) float32 maps from random 14x14 / 28x28 ReLU blobs, and one GT box each.
+    """Normalised (num, 224, 224) float64 maps from random 14x14 / 28x28 ReLU blobs, and one GT box each.
 
-    float32 like wsolevaluation's score maps (its CAMs, their cv2 resize and normalisation stay float32)."""
+    float64 like wsolevaluation's score maps (its ``t2n`` casts the CAMs to ``np.float`` before the cv2 resize)."""
     rng = np.random.default_rng(seed)
-    maps = np.empty((num, EVAL_SIZE, EVAL_SIZE), np.float32)
+    maps = np.empty((num, EVAL_SIZE, EVAL_SIZE))
     gts = []
     for i in range(num):
         r = int(rng.choice([14, 28]))
@@ -50,7 +50,7 @@ def synthetic_cams(num: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray
             blobs.append((weight, cy, cx, s))
             feat += weight * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
         up = upsample_maps(torch.from_numpy(np.maximum(feat, 0))[None].float())
-        maps[i] = normalize_maps(up.numpy())[0]
+        maps[i] = normalize_maps(up.double().numpy())[0]
         _, cy, cx, s = max(blobs)  # GT box: about +-2 sigma around the strongest blob, jittered
         scale = EVAL_SIZE / r
         half = 2 * s * scale * rng.uniform(0.8, 1.25, 2)

@@ -8,6 +8,8 @@ pixel ``p`` is foreground at threshold ``tau`` iff ``q[p] > int(tau * max(q))``.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numba
@@ -81,7 +83,15 @@ def quantize_maps(norm_maps: torch.Tensor | np.ndarray) -> np.ndarray:
     if norm_maps.dtype not in (np.float32, np.float64):
         return (norm_maps * 255).astype(np.uint8)
     out = np.empty(norm_maps.shape, np.uint8)
-    _quantize(norm_maps.reshape(-1), out.reshape(-1))
+    src, dst = norm_maps.reshape(-1), out.reshape(-1)
+    # memory-bound: a batch of float64 maps is read at the speed of one core's memory traffic unless split
+    parts = max(1, min(os.cpu_count() or 1, src.size >> 20))
+    if parts == 1:
+        _quantize(src, dst)
+        return out
+    bounds = np.linspace(0, src.size, parts + 1).astype(np.int64)
+    with ThreadPoolExecutor(parts) as pool:
+        list(pool.map(lambda lo, hi: _quantize(src[lo:hi], dst[lo:hi]), bounds[:-1], bounds[1:]))
     return out
 
 
