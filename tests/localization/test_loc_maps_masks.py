@@ -84,7 +84,7 @@ def test_quantize_numpy_chunks_equal_one_astype():
     """The numba path, one thread (small batches) or split over threads (from 2**20 values on), truncates exactly as
     ``(m * 255).astype(uint8)`` (float64 and float32, a ragged split)."""
     rng = np.random.default_rng(3)
-    for shape in [(19, 7, 5), (3, 601, 599)]:
+    for shape in [(19, 7, 5), (3, 1001, 699)]:
         for dtype in (np.float64, np.float32):
             maps = rng.random(shape).astype(dtype)
             maps[0, 0, :3] = [0.0, 1.0, 254.9999 / 255]
