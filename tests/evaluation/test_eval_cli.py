@@ -68,7 +68,35 @@ def test_evaluate_scoremaps_boxes_match_reference(tmp_path, capsys):
     assert "oracle (test)" in table and "fixed (given)" in table and "MaxBoxAccV2" in table
 
 
-def test_evaluate_scoremaps_masks_perfect_map(tmp_path):
+def test_wsolevaluation_spelling_and_headline(tmp_path, capsys):
+    """wsolevaluation's own flags and layout (<metadata_root>/<dataset>/<split>) work, and the last line is its
+    headline: MaxBoxAcc (largest contour, IoU 50) by default, every contour and/or the IoU mean on request."""
+    ids, sizes, boxes, maps = _write_box_fixture(tmp_path)
+    (tmp_path / "wsolmeta" / "CUB").mkdir(parents=True)
+    (tmp_path / "metadata" / "test").rename(tmp_path / "wsolmeta" / "CUB" / "test")
+    v1, v2 = [], []
+    for image_id, (w, h), b in zip(ids, sizes, boxes):
+        gt = np.array([[int(b[0] * 224.0 / w), int(b[1] * 224.0 / h), int(b[2] * 224.0 / w), int(b[3] * 224.0 / h)]])
+        v1.append(reference_best_iou(maps[image_id], THR, gt, multi_contour=False))
+        v2.append(reference_best_iou(maps[image_id], THR, gt, multi_contour=True))
+    best = {kind: {d: 100 * (np.array(ious) >= d / 100).mean(0).max() for d in (30, 50, 70)}
+            for kind, ious in (("v1", v1), ("v2", v2))}
+    base = ["--scoremap_root", str(tmp_path / "scoremaps"), "--metadata_root", str(tmp_path / "wsolmeta"),
+            "--dataset_name", "CUB", "--split", "test", "--cam_curve_interval", "0.01",
+            "--iou_threshold_list", "30", "50", "70", "--out", str(tmp_path / "out"), "--no-progress"]
+    cases = [([], best["v1"][50]), (["--multi_contour_eval"], best["v2"][50]),
+             (["--multi_contour_eval", "False", "--multi_iou_eval", "True"], np.mean(list(best["v1"].values()))),
+             (["--multi_contour_eval", "yes", "--multi_iou_eval"], np.mean(list(best["v2"].values())))]
+    for extra, expected in cases:
+        assert scoremaps_cli.main(base + extra) == 0
+        last = capsys.readouterr().out.strip().splitlines()[-1]
+        assert last.startswith("localization: ") and float(last.split()[-1]) == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(SystemExit):
+        scoremaps_cli.main(base + ["--multi_contour_eval", "maybe"])
+    assert "expected a boolean" in capsys.readouterr().err
+
+
+def test_evaluate_scoremaps_masks_perfect_map(tmp_path, capsys):
     meta = tmp_path / "meta" / "val"
     meta.mkdir(parents=True)
     (tmp_path / "masks").mkdir()
@@ -94,6 +122,16 @@ def test_evaluate_scoremaps_masks_perfect_map(tmp_path):
     result = json.loads((out / "evaluation.json").read_text())
     assert result["pxap"] == pytest.approx(100.0) and result["oracle/piou"] == pytest.approx(100.0)
     assert (out / "evaluation_pxap_pr.png").is_file()
+    # wsolevaluation's layout: <metadata_root>/OpenImages/<split>, masks under <mask_root>/OpenImages
+    (tmp_path / "wsolmeta").mkdir()
+    (tmp_path / "meta").rename(tmp_path / "wsolmeta" / "OpenImages")
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "masks").rename(tmp_path / "dataset" / "OpenImages")
+    assert scoremaps_cli.main(["--scoremap_root", str(tmp_path / "maps"), "--metadata_root",
+                               str(tmp_path / "wsolmeta"), "--dataset_name", "OpenImages", "--split", "val",
+                               "--mask_root", str(tmp_path / "dataset"), "--cam_curve_interval", "0.01",
+                               "--out", str(out), "--no-progress"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "localization: 100.0"
 
 
 @pytest.mark.parametrize("problem,match", [

@@ -286,7 +286,8 @@ def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg,
 
     Writes per level value: v1 box and IoU, undecided flag, best region IoU (v2) and whether a hole could raise
     it. Pixels live in a frame padded by one background pixel (``(y + 1) * (w + 2) + x + 1``; ``fg`` marks the
-    foreground, ``lab`` is only read where ``fg`` is set), so neighbourhoods need no bounds checks. Returns the highest level where holes matter (-1: none).
+    foreground, ``lab`` is only read where ``fg`` is set), so neighbourhoods need no bounds checks. Returns the
+    highest level where holes matter (-1: none).
     """
     fg[:] = 0
     n_active = 0
