@@ -109,8 +109,8 @@ def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, box, active, n_activ
     wrap modulo 2**64): numba adds a negative-index check to every signed index, which doubled the cost of the
     neighbourhood reads. ``find`` uses path halving on the region-id forest. A region's box lives packed in
     ``box`` (see :func:`box_max`) and is unpacked into ``reg`` only for the read-outs; it grows only when the
-    pixel leaves it, a predictable branch. A region's first raster pixel is not
-    tracked here (it only breaks exact area ties, see ``_first_pixel``).
+    pixel leaves it, a predictable branch. A region's first raster pixel is not tracked here (it only breaks
+    exact area ties, see ``_first_pixel``).
     """
     one = np.uint64(1)
     w2 = np.uint64(w + 2)
