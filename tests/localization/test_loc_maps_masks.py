@@ -90,3 +90,18 @@ def test_quantize_numpy_chunks_equal_one_astype():
             maps[0, 0, :3] = [0.0, 1.0, 254.9999 / 255]
             assert np.array_equal(quantize_maps(maps), (maps * 255).astype(np.uint8))
     assert quantize_maps(np.zeros((0, 4, 4))).shape == (0, 4, 4)
+
+
+def test_float64_upsampling_is_cv2_inter_cubic():
+    """wsolevaluation resizes float64 CAMs with cv2.INTER_CUBIC; in float64 ours gives the same quantised maps."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    for r in (7, 14, 28):
+        cams = np.maximum(rng.normal(0, 1, (6, r, r)), 0)
+        ours = upsample_maps(torch.from_numpy(cams))
+        assert ours.dtype == torch.float64
+        ref = np.stack([cv2.resize(c, (224, 224), interpolation=cv2.INTER_CUBIC) for c in cams])
+        assert np.abs(ours.numpy() - ref).max() < 1e-12
+        assert np.array_equal(quantize_maps(normalize_maps(ours)), quantize_maps(normalize_maps(ref)))
+    assert upsample_maps(torch.zeros(1, 4, 4, dtype=torch.float16)).dtype == torch.float32

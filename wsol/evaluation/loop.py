@@ -64,7 +64,7 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
     ``overlap`` (default: on for CUDA) runs the post-processing of batch i in a worker thread while the model
     computes batch i + 1, so that the box pass (which releases the GIL) keeps up with a fast GPU; batches are
     still processed one at a time and in order, so the figures are identical. ``amp`` runs the model under
-    bf16 autocast (the maps are cast back to float32 before any post-processing).
+    bf16 autocast (the maps are cast to float64, as wsolevaluation's, before any post-processing).
     """
     thresholds = threshold_list(cam_curve_interval)
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -83,7 +83,7 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
             labels = batch["label"].to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loc = model.localize(images, classes=labels[:, None])
-            maps = upsample_maps(loc.maps[:, 0].float(), (EVAL_SIZE, EVAL_SIZE))
+            maps = upsample_maps(loc.maps[:, 0].double(), (EVAL_SIZE, EVAL_SIZE))  # float64 as wsolevaluation
             norm = normalize_maps(maps, batch["image_id"])
             k = min(5, loc.logits.shape[1])
             eval_batch = EvalBatch(

@@ -28,13 +28,18 @@ def threshold_list(interval: float) -> np.ndarray:
 
 
 def upsample_maps(maps: torch.Tensor, size: tuple[int, int] = (EVAL_SIZE, EVAL_SIZE)) -> torch.Tensor:
-    """Bicubic upsampling of (B, h, w) maps to (B, H, W) on the maps' device (cv2.INTER_CUBIC equivalent:
-    a = -0.75, half-pixel centres); ``size`` is (H, W)."""
+    """Bicubic upsampling of (B, h, w) maps to (B, H, W) on the maps' device (cv2.INTER_CUBIC: a = -0.75,
+    half-pixel centres); ``size`` is (H, W). float64 maps stay float64, anything else becomes float32.
+
+    Evaluation passes float64: wsolevaluation resizes its CAMs as float64 (its ``t2n`` casts them), and in float64
+    this gives cv2's values to about 1e-15, so the quantised maps are the same pixel for pixel; in float32 a few
+    pixels per million land one grey level off."""
     if maps.dim() != 3:
         raise ValueError(f"expected maps of shape (B, h, w), got {tuple(maps.shape)}")
+    maps = maps if maps.dtype == torch.float64 else maps.float()
     if tuple(maps.shape[-2:]) == tuple(size):
-        return maps.float().clone()
-    out = F.interpolate(maps[:, None].float(), size=tuple(size), mode="bicubic", align_corners=False)
+        return maps.clone()
+    out = F.interpolate(maps[:, None], size=tuple(size), mode="bicubic", align_corners=False)
     return out[:, 0]
 
 

@@ -85,7 +85,7 @@ def _passes(source: Any, threshold: float, indices: Sequence[int] | None, batch_
         ids = list(batch["image_id"])
         labels = batch["label"].to(device)
         loc = model.localize(batch["image"].to(device), classes=labels[:, None])
-        norm = normalize_maps(upsample_maps(loc.maps[:, 0].float(), (EVAL_SIZE, EVAL_SIZE)), ids)
+        norm = normalize_maps(upsample_maps(loc.maps[:, 0].double(), (EVAL_SIZE, EVAL_SIZE)), ids)
         q = quantize_maps(norm)
         gt = gt_boxes_of_batch(batch, protocol)
         res = threshold_ious(q, tau, gt, multi_contour=False, num_threads=1)
