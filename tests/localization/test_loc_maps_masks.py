@@ -105,3 +105,22 @@ def test_float64_upsampling_is_cv2_inter_cubic():
         assert np.abs(ours.numpy() - ref).max() < 1e-12
         assert np.array_equal(quantize_maps(normalize_maps(ours)), quantize_maps(normalize_maps(ref)))
     assert upsample_maps(torch.zeros(1, 4, 4, dtype=torch.float16)).dtype == torch.float32
+
+
+def test_normalize_one_pass_equals_the_definition_and_names_bad_maps():
+    """min/max in one pass: same values as ``(m - min) / max(m - min)``; constant maps become 0; NaN/inf name the map
+    (numpy and torch, float32 and float64)."""
+    rng = np.random.default_rng(8)
+    maps = rng.normal(0, 3, (5, 9, 7))
+    maps[2] = 4.25  # constant
+    for x in (maps, maps.astype(np.float32), torch.from_numpy(maps), torch.from_numpy(maps.astype(np.float32))):
+        got = np.asarray(normalize_maps(x))
+        flat = np.asarray(x).reshape(5, -1)
+        shifted = flat - flat.min(axis=1, keepdims=True)
+        for i in (0, 1, 3, 4):
+            assert np.array_equal(got[i].ravel(), shifted[i] / shifted[i].max())
+        assert not got[2].any()
+        bad = x.copy() if isinstance(x, np.ndarray) else x.clone()
+        bad[3, 1, 1] = float("nan") if bad.dtype in (np.float64, torch.float64) else float("inf")
+        with pytest.raises(ValueError, match="'d'"):
+            normalize_maps(bad, ["a", "b", "c", "d", "e"])

@@ -66,24 +66,32 @@ def normalize_maps(maps: torch.Tensor | np.ndarray, names: Sequence[str] | None 
     foreground information and becomes all zeros (wsolevaluation's choice; its boxes are then [0, 0, 0, 0]).
     NaN or inf raise ValueError naming the image (wsolevaluation silently zeroes NaN maps instead).
     """
-    check_finite(maps, names)
+    # one pass for min and max; NaN and inf reach them, so only a bad batch pays for locating the bad map
     if isinstance(maps, np.ndarray):
         flat = maps.reshape(len(maps), -1)
-        shifted = flat - flat.min(axis=1, keepdims=True)
-        peak = shifted.max(axis=1, keepdims=True)
-        out = np.divide(shifted, peak, out=np.zeros_like(shifted), where=peak > 0)
+        low, high = flat.min(axis=1, keepdims=True), flat.max(axis=1, keepdims=True)
+        if not (np.isfinite(low).all() and np.isfinite(high).all()):
+            check_finite(maps, names)
+        peak = high - low  # == max(m - min): rounding of m - min is monotone in m
+        out = flat - low
+        out /= np.where(peak > 0, peak, 1)  # a constant map is all zeros already
         return out.reshape(maps.shape)
     flat = maps.reshape(len(maps), -1)
-    shifted = flat - flat.amin(dim=1, keepdim=True)
-    peak = shifted.amax(dim=1, keepdim=True)
-    out = torch.where(peak > 0, shifted / peak.clamp_min(torch.finfo(shifted.dtype).tiny), torch.zeros_like(shifted))
+    low, high = torch.aminmax(flat, dim=1, keepdim=True)
+    if not bool(torch.isfinite(low).all() & torch.isfinite(high).all()):
+        check_finite(maps, names)
+    peak = high - low
+    out = flat - low
+    out /= torch.where(peak > 0, peak, torch.ones_like(peak))
     return out.reshape(maps.shape)
 
 
 def quantize_maps(norm_maps: torch.Tensor | np.ndarray) -> np.ndarray:
     """``uint8(norm_map * 255)`` with truncation, as wsolevaluation builds the image it thresholds."""
     if isinstance(norm_maps, torch.Tensor):
-        return (norm_maps * 255).to(torch.uint8).cpu().numpy()
+        if norm_maps.device.type != "cpu":
+            return (norm_maps * 255).to(torch.uint8).cpu().numpy()
+        norm_maps = norm_maps.detach().numpy()
     norm_maps = np.ascontiguousarray(norm_maps)
     if norm_maps.dtype not in (np.float32, np.float64):
         return (norm_maps * 255).astype(np.uint8)
