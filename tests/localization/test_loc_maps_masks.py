@@ -92,19 +92,31 @@ def test_quantize_numpy_chunks_equal_one_astype():
     assert quantize_maps(np.zeros((0, 4, 4))).shape == (0, 4, 4)
 
 
-def test_float64_upsampling_is_cv2_inter_cubic():
-    """wsolevaluation resizes float64 CAMs with cv2.INTER_CUBIC; in float64 ours gives the same quantised maps."""
+def test_float64_resizing_is_cv2_inter_cubic():
+    """wsolevaluation resizes float64 CAMs with cv2.INTER_CUBIC; ours gives its values to 1e-12 and the same
+    quantised maps, at power-of-two scales (VGG / ResNet CAMs), other scales, non-square maps and downscaling."""
     import cv2
 
     rng = np.random.default_rng(5)
-    for r in (7, 14, 28):
-        cams = np.maximum(rng.normal(0, 1, (6, r, r)), 0)
-        ours = upsample_maps(torch.from_numpy(cams))
-        assert ours.dtype == torch.float64
-        ref = np.stack([cv2.resize(c, (224, 224), interpolation=cv2.INTER_CUBIC) for c in cams])
+    for (h, w), (H, W) in [((7, 7), (224, 224)), ((14, 14), (224, 224)), ((28, 28), (224, 224)),
+                           ((13, 13), (224, 224)), ((8, 12), (224, 224)), ((9, 5), (31, 17)), ((300, 200), (224, 224))]:
+        cams = np.maximum(rng.normal(0, 1, (4, h, w)), 0)
+        ours = upsample_maps(torch.from_numpy(cams), (H, W))
+        assert ours.dtype == torch.float64 and tuple(ours.shape) == (4, H, W)
+        ref = np.stack([cv2.resize(c, (W, H), interpolation=cv2.INTER_CUBIC) for c in cams])
         assert np.abs(ours.numpy() - ref).max() < 1e-12
         assert np.array_equal(quantize_maps(normalize_maps(ours)), quantize_maps(normalize_maps(ref)))
     assert upsample_maps(torch.zeros(1, 4, 4, dtype=torch.float16)).dtype == torch.float32
+
+
+def test_bicubic_matrix_rows_sum_to_one_and_constant_maps_stay_constant():
+    from wsol.localization.maps import bicubic_matrix
+
+    for n_in, n_out in [(7, 224), (13, 224), (224, 50), (1, 5)]:
+        m = bicubic_matrix(n_in, n_out)
+        assert m.shape == (n_out, n_in) and np.allclose(m.sum(axis=1), 1.0, atol=1e-6)
+    up = upsample_maps(torch.full((2, 5, 3), 0.25, dtype=torch.float64), (40, 11))
+    assert torch.allclose(up, torch.full_like(up, 0.25), atol=1e-7)
 
 
 def test_normalize_one_pass_equals_the_definition_and_names_bad_maps():
