@@ -16,7 +16,7 @@ from wsol.evaluation.box import BoxEvaluator
 from wsol.evaluation.classification import ClassificationEvaluator
 from wsol.evaluation.mask import MaskEvaluator
 from wsol.localization.boxes import check_boxes, rescale_gt_boxes
-from wsol.localization.maps import EVAL_SIZE, normalize_maps, quantize_maps, threshold_list, upsample_maps
+from wsol.localization.maps import EVAL_SIZE, prepare_eval_maps, threshold_list
 
 
 def localization_record(result: dict[str, Any], split: str = "val") -> dict[str, Any]:
@@ -83,12 +83,11 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
             labels = batch["label"].to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loc = model.localize(images, classes=labels[:, None])
-            maps = upsample_maps(loc.maps[:, 0].double(), (EVAL_SIZE, EVAL_SIZE))  # float64 as wsolevaluation
-            norm = normalize_maps(maps, batch["image_id"])
+            norm, q = prepare_eval_maps(loc.maps[:, 0], batch["image_id"])
             k = min(5, loc.logits.shape[1])
             eval_batch = EvalBatch(
                 image_ids=list(batch["image_id"]), labels=batch["label"].numpy(), norm_maps=norm,
-                q_maps=quantize_maps(norm),
+                q_maps=q,
                 topk=loc.logits.float().topk(k, dim=1).indices.cpu().numpy(),
                 gt_boxes=gt_boxes_of_batch(batch, protocol) if any(len(b) for b in batch["orig_boxes"]) else None,
                 masks=_masks_at_eval_size(batch.get("mask"), device))

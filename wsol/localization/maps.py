@@ -134,6 +134,14 @@ def quantize_maps(norm_maps: torch.Tensor | np.ndarray) -> np.ndarray:
     return out
 
 
+def prepare_eval_maps(maps: torch.Tensor, names: Sequence[str] | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """wsolevaluation's pre-processing of (B, h, w) class maps, the one place evaluation and the picture tools take
+    it from: bicubic resizing to 224 in float64 (:func:`upsample_maps`), min-max normalisation, quantisation.
+    Returns the normalised maps (float64, on the maps' device) and the quantised ones (uint8, on the host)."""
+    norm = normalize_maps(upsample_maps(maps.double(), (EVAL_SIZE, EVAL_SIZE)), names)
+    return norm, quantize_maps(norm)
+
+
 @numba.njit(cache=True, nogil=True)
 def _quantize(src, dst):
     """``dst = uint8(src * 255)`` in one pass (numpy's version makes a float temporary of the whole batch)."""

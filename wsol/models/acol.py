@@ -51,10 +51,10 @@ class ACoL(WSOLModel):
             raise ValueError(f"ACoL erasing threshold delta must be in (0, 1], got {delta}")
         if erase_dilation < 0:
             raise ValueError(f"model.acol.erase_dilation must be >= 0 (feature cells), got {erase_dilation}")
-        self.num_classes = num_classes
-        self.delta = delta
         if erase_start_step < 0:
             raise ValueError(f"model.acol.erase_start_step must be >= 0 (training iterations), got {erase_start_step}")
+        self.num_classes = num_classes
+        self.delta = delta
         self.erase_dilation = int(erase_dilation)
         self.erase_start_step = int(erase_start_step)
         if self.erase_start_step > 0:  # only then: checkpoints of the paper's setting keep their keys

@@ -1,7 +1,7 @@
 """Per-image results of a checkpoint on a split, with the evaluator's own conventions, in one streaming pass.
 
 For every image: top-1 / top-5 classes, the GT-class map upsampled bicubically to 224 and min-max normalised
-(:func:`wsol.localization.upsample_maps`, :func:`~wsol.localization.normalize_maps`), quantised as
+(:func:`wsol.localization.maps.prepare_eval_maps`, the evaluator's own pre-processing), quantised as
 ``uint8(map * 255)``, the MaxBoxAcc (v1) box at the CAM threshold — the box of the largest contour of
 ``q > int(tau * max q)`` in wsolevaluation's ``(x, y, x + w, y + h)`` convention, computed by the evaluator's own
 :func:`wsol.localization.threshold_ious` — and its best inclusive IoU with the GT boxes rescaled to the eval
@@ -32,8 +32,8 @@ from wsol.data.records import collate_samples
 from wsol.evaluation.base import threshold_index
 from wsol.evaluation.loop import gt_boxes_of_batch
 from wsol.fileio import atomic_write_json, safe_join
-from wsol.localization import (EVAL_SIZE, normalize_maps, quantize_maps, threshold_ious, threshold_levels,
-                               threshold_list, upsample_maps)
+from wsol.localization import EVAL_SIZE, threshold_ious, threshold_levels, threshold_list
+from wsol.localization.maps import prepare_eval_maps
 from wsol.viz.overlays import render_localization, save_png
 from wsol.viz.taxonomy import category_names, classify
 
@@ -85,8 +85,7 @@ def _passes(source: Any, threshold: float, indices: Sequence[int] | None, batch_
         ids = list(batch["image_id"])
         labels = batch["label"].to(device)
         loc = model.localize(batch["image"].to(device), classes=labels[:, None])
-        norm = normalize_maps(upsample_maps(loc.maps[:, 0].double(), (EVAL_SIZE, EVAL_SIZE)), ids)
-        q = quantize_maps(norm)
+        norm, q = prepare_eval_maps(loc.maps[:, 0], ids)
         gt = gt_boxes_of_batch(batch, protocol)
         res = threshold_ious(q, tau, gt, multi_contour=False, num_threads=1)
         k = min(5, loc.logits.shape[1])
