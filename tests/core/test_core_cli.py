@@ -33,14 +33,41 @@ def test_every_subcommand_has_main_and_help_line():
 def test_help_lists_commands(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert "usage: wsol <command>" in out
+    assert "usage: wsol [--debug] <command>" in out
     for name in available_commands():
         assert name in out
 
 
-def test_unknown_command_fails_clearly():
-    with pytest.raises(SystemExit, match="unknown command 'no-such'"):
-        main(["no-such"])
+def test_unknown_command_fails_clearly(capsys):
+    assert main(["no-such"]) == 2  # argparse's convention for usage errors
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [err.strip()] and "unknown command 'no-such'" in err
+
+
+def _user_error_run(env_debug: str | None, *extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in __import__("os").environ.items() if k != "WSOL_DEBUG"}
+    if env_debug is not None:
+        env["WSOL_DEBUG"] = env_debug
+    cmd = [sys.executable, "-m", "wsol", *extra, "train", "--config", "/nonexistent/cfg.yaml"]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+
+
+def test_user_error_is_one_line_exit_2():
+    plain = _user_error_run(None)
+    assert plain.returncode == 2
+    assert len(plain.stderr.strip().splitlines()) == 1 and "/nonexistent/cfg.yaml" in plain.stderr
+    assert "Traceback" not in plain.stderr
+
+
+def test_system_exit_message_becomes_exit_2(capsys, monkeypatch):
+    import types
+
+    from wsol import cli
+
+    fake = types.SimpleNamespace(main=lambda argv: (_ for _ in ()).throw(SystemExit("--count must be >= 1")))
+    monkeypatch.setattr(cli.importlib, "import_module", lambda name: fake)
+    assert cli.run("overlays", []) == 2
+    assert capsys.readouterr().err.strip() == "wsol overlays: --count must be >= 1"
 
 
 def test_console_script_installed():
@@ -48,3 +75,22 @@ def test_console_script_installed():
     assert exe.exists(), "pip install -e . must install the wsol command"
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True).stdout
     assert out.strip()
+
+
+def test_user_input_error_one_line_and_debug_traceback(capsys, monkeypatch):
+    import types
+
+    from wsol import cli
+    from wsol.errors import UserInputError
+
+    def boom(argv):
+        raise UserInputError("data/x.txt:3: expected 4 fields,\ngot 2")
+
+    monkeypatch.setattr(cli.importlib, "import_module", lambda name: types.SimpleNamespace(main=boom))
+    monkeypatch.delenv("WSOL_DEBUG", raising=False)
+    assert cli.run("evaluate", []) == 2
+    assert capsys.readouterr().err == "wsol evaluate: data/x.txt:3: expected 4 fields, got 2\n"
+    monkeypatch.setenv("WSOL_DEBUG", "1")
+    assert cli.run("evaluate", []) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "UserInputError" in err

@@ -4,13 +4,19 @@
 ``tools/`` are three-line shims, so there is one implementation of every entry point.
 A module ``wsol/cli/foo_bar.py`` becomes the subcommand ``foo-bar``; each module's docstring first line is
 its help text.
+
+Errors: a :class:`wsol.errors.UserInputError` (bad file, bad argument, bad config) or a ``SystemExit`` with a
+message becomes one line ``wsol <command>: <message>`` on stderr and exit code 2; ``wsol --debug <command>``
+or ``WSOL_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
+import traceback
 from typing import Sequence
 
 
@@ -23,13 +29,40 @@ def available_commands() -> dict[str, str]:
     return dict(sorted(commands.items()))
 
 
+def debug_enabled() -> bool:
+    """Tracebacks are shown for user errors too (``wsol --debug`` sets this for the subcommand)."""
+    return os.environ.get("WSOL_DEBUG", "") not in ("", "0")
+
+
+def fail(command: str, message: object) -> int:
+    """Print the one-line error of a user mistake and give argparse's usage-error code."""
+    text = " ".join(str(message).split())  # one line, whatever the message's own line breaks
+    prefix = f"wsol {command}: "
+    print(text if text.startswith(prefix) or text.startswith("wsol ") else prefix + text, file=sys.stderr)
+    return 2
+
+
 def run(command: str, argv: Sequence[str] | None = None) -> int:
     """Run one subcommand with its own arguments (``sys.argv[1:]`` when ``argv`` is None)."""
+    from wsol.errors import UserInputError
+
     commands = available_commands()
     if command not in commands:
-        raise SystemExit(f"wsol: unknown command {command!r}; known: {', '.join(commands)}")
+        print(f"wsol: unknown command {command!r}; known: {', '.join(commands)}", file=sys.stderr)
+        return 2
     module = importlib.import_module(commands[command])
-    result = module.main(list(sys.argv[1:] if argv is None else argv))
+    try:
+        result = module.main(list(sys.argv[1:] if argv is None else argv))
+    except UserInputError as exc:
+        if debug_enabled():
+            traceback.print_exc()
+        return fail(command, exc)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # raise SystemExit("message"): a user error worded by the command
+            if debug_enabled():
+                traceback.print_exc()
+            return fail(command, exc.code)
+        return int(exc.code or 0)
     return int(result or 0)
 
 
@@ -49,10 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = available_commands()
     if not argv or argv[0] in ("-h", "--help", "help"):
         width = max(map(len, commands), default=0)
-        lines = ["usage: wsol <command> [options]   (wsol <command> --help for its options)", "", "commands:"]
+        lines = ["usage: wsol [--debug] <command> [options]   (wsol <command> --help for its options)", "",
+                 "--debug shows tracebacks of input errors (also WSOL_DEBUG=1)", "", "commands:"]
         lines += [f"  {name:<{width}}  {_summary(mod)}" for name, mod in commands.items()]
         print("\n".join(lines))
         return 0 if argv else 2
+    if argv[0] == "--debug":
+        os.environ["WSOL_DEBUG"] = "1"
+        return main(argv[1:])
     if argv[0] in ("-V", "--version"):
         from wsol import __version__
 

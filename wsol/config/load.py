@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from wsol.config.schema import Config
+from wsol.errors import UserInputError
 
 CHOICES = {
     "data.format": ("auto", "wsolevaluation", "cub", "coco"),
@@ -24,7 +25,7 @@ CHOICES = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UserInputError, ValueError):
     """A configuration problem, naming the file or override and the key."""
 
 

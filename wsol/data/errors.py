@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 
+from wsol.errors import UserInputError
 
-class DatasetError(ValueError):
+
+class DatasetError(UserInputError, ValueError):
     """Bad dataset input: missing/corrupt file, malformed metadata line, invalid box, unknown class, bad mask."""
 
 
