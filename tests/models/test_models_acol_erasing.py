@@ -32,3 +32,43 @@ def test_branch_b_unerased_before_start_step_and_erased_after():
     model.eval()
     model(images, labels)  # eval forward: always erased, counter unchanged
     assert int(model.train_steps) == 3 and (seen[3] == 0).any()
+
+
+def test_branch_b_input_is_zero_exactly_where_a_is_above_delta_on_the_16x16_map():
+    """At the synthetic recipe's resolution (tiny backbone at stride 4, 64 px → 16×16 cells), branch B's input
+    equals the backbone features, except that every channel is zero where the label's min-max normalised
+    branch-A map is >= δ (no dilation): checked cell by cell against a map normalised by hand."""
+    torch.manual_seed(0)
+    delta = 0.6
+    model = build_model(tiny_model_cfg("acol", "model.large_feature_map=true", f"model.acol.delta={delta}",
+                                       "model.acol.head_batch_norm=true"), 5).eval()
+    images, labels = torch.randn(3, 3, 64, 64), torch.tensor([4, 0, 2])
+    seen = []
+    hook = model.head_b.register_forward_hook(lambda m, i, o: seen.append(i[0].detach().clone()))
+    with torch.no_grad():
+        out = model(images, labels)
+        features = model.backbone(images)
+    hook.remove()
+    b_input = seen[0]
+    assert b_input.shape[-2:] == (16, 16) and features.shape == b_input.shape
+    for i, c in enumerate(labels.tolist()):
+        m = out.maps[i, c].double()
+        norm = (m - m.min()) / (m.max() - m.min())
+        erased = norm >= delta
+        assert 0 < int(erased.sum()) < 256
+        assert torch.all(b_input[i][:, erased] == 0)
+        assert torch.equal(b_input[i][:, ~erased], features[i][:, ~erased])
+    assert torch.isclose(out.extras["erased_fraction"],
+                         torch.tensor(sum(float(((out.maps[i, c] - out.maps[i, c].min()) /
+                                                 (out.maps[i, c].max() - out.maps[i, c].min()) >= delta).float().mean())
+                                          for i, c in enumerate(labels.tolist())) / 3))
+
+
+def test_acol_loss_reports_the_erased_fraction_without_gradient():
+    torch.manual_seed(0)
+    model = build_model(tiny_model_cfg("acol"), 4).train()
+    images, labels = torch.randn(2, 3, 32, 32), torch.tensor([3, 1])
+    losses = model.loss(model(images, labels), labels)
+    assert set(losses) == {"loss", "ce_a", "ce_b", "erased_fraction"}
+    assert not losses["erased_fraction"].requires_grad and 0 < float(losses["erased_fraction"]) < 1
+    assert torch.isclose(losses["loss"], losses["ce_a"] + losses["ce_b"])

@@ -14,6 +14,7 @@ class ACoLConfig:
     delta: float = 0.6  # erasing threshold on branch A's min-max normalised map (paper 0.6, wsolevaluation 0.7)
     erase_dilation: int = 0  # grow the erased region by this many feature cells (0 = the paper's erasing)
     erase_start_step: int = 0  # erasing warm-up: B sees unerased features for this many iterations (0 = paper)
+    head_batch_norm: bool = False  # BatchNorm after each hidden conv of both heads (heads that cannot die)
 
 
 @dataclass
@@ -107,3 +108,20 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class PretrainConfig:
+    """``wsol pretrain``: the recipe of the tiny backbone's shipped weights (recorded next to them)."""
+
+    channels: list[int] = field(default_factory=lambda: [32, 64, 96, 128])
+    large_feature_map: bool = True
+    train_images: int = 9600
+    test_images: int = 960
+    size: int = 64
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    threads: int = 2

@@ -45,7 +45,7 @@ class ACoL(WSOLModel):
     """Adversarial complementary learning with two :class:`ACoLHead` branches on a shared backbone."""
 
     def __init__(self, backbone: Backbone, num_classes: int, head_width: int = 1024, delta: float = 0.6,
-                 erase_dilation: int = 0, erase_start_step: int = 0) -> None:
+                 erase_dilation: int = 0, erase_start_step: int = 0, head_batch_norm: bool = False) -> None:
         super().__init__()
         if not 0.0 < delta <= 1.0:
             raise ValueError(f"ACoL erasing threshold delta must be in (0, 1], got {delta}")
@@ -60,8 +60,8 @@ class ACoL(WSOLModel):
         if self.erase_start_step > 0:  # only then: checkpoints of the paper's setting keep their keys
             self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
         self.backbone = backbone
-        self.head_a = ACoLHead(backbone.out_channels, num_classes, head_width)
-        self.head_b = ACoLHead(backbone.out_channels, num_classes, head_width)
+        self.head_a = ACoLHead(backbone.out_channels, num_classes, head_width, head_batch_norm)
+        self.head_b = ACoLHead(backbone.out_channels, num_classes, head_width, head_batch_norm)
 
     def forward(self, images: Tensor, labels: Tensor | None = None) -> WSOLOutput:
         """Branch B runs in training (erasing the label's region, or the top-1 class without labels) and
@@ -73,10 +73,12 @@ class ACoL(WSOLModel):
         if self.training or labels is not None:
             target = labels if labels is not None else logits_a.argmax(1)
             target_maps = gather_maps(maps_a, target[:, None])[:, 0]
-            erased = features if self.erasing_delayed() else \
-                erase_features(features, target_maps, self.delta, self.erase_dilation)
-            maps_b = self.head_b(erased)
-            extras = {"logits_b": gap_logits(maps_b), "maps_b": maps_b}
+            if self.erasing_delayed():
+                keep = torch.ones_like(target_maps)
+            else:
+                keep = erase_mask(target_maps, self.delta, self.erase_dilation)
+            maps_b = self.head_b(features * keep[:, None].to(features.dtype))
+            extras = {"logits_b": gap_logits(maps_b), "maps_b": maps_b, "erased_fraction": 1.0 - keep.mean()}
         if self.training and self.erase_start_step > 0 and torch.is_grad_enabled():
             self.train_steps += 1
         return WSOLOutput(logits_a, maps_a, extras)
@@ -90,7 +92,10 @@ class ACoL(WSOLModel):
     def loss(self, output: WSOLOutput, labels: Tensor) -> dict[str, Tensor]:
         ce_a = F.cross_entropy(output.logits.float(), labels)
         ce_b = F.cross_entropy(output.extras["logits_b"].float(), labels)
-        return {"loss": ce_a + ce_b, "ce_a": ce_a, "ce_b": ce_b}
+        out = {"loss": ce_a + ce_b, "ce_a": ce_a, "ce_b": ce_b}
+        if "erased_fraction" in output.extras:  # a diagnostic (no gradient): the share of cells hidden from B
+            out["erased_fraction"] = output.extras["erased_fraction"].detach()
+        return out
 
     def localize(self, images: Tensor, classes: Tensor | None = None, topk: int = 1) -> Localization:
         """Fused maps for K classes per image in one batched branch-B pass over the K erased copies."""
@@ -111,4 +116,5 @@ class ACoL(WSOLModel):
 @METHODS.register("acol")
 def build_acol(backbone: Backbone, num_classes: int, cfg: Any) -> ACoL:
     return ACoL(backbone, num_classes, head_width=cfg.head_width, delta=cfg.acol.delta,
-                erase_dilation=cfg.acol.get("erase_dilation", 0), erase_start_step=cfg.acol.get("erase_start_step", 0))
+                erase_dilation=cfg.acol.get("erase_dilation", 0), erase_start_step=cfg.acol.get("erase_start_step", 0),
+                head_batch_norm=cfg.acol.get("head_batch_norm", False))

@@ -144,13 +144,37 @@ def _conv_block(cin: int, cout: int, stride: int, batch_norm: bool) -> nn.Sequen
     return nn.Sequential(*layers)
 
 
+TINY_WEIGHTS = Path(__file__).with_name("weights") / "tiny_shapes.pt"
+
+
+def load_packaged_tiny_weights() -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The tiny backbone's shipped weights (``wsol pretrain`` on the shapes-and-textures task) and their
+    record, refused unless the file's SHA-256 equals the one the record states."""
+    import hashlib
+    import json
+
+    record_path = TINY_WEIGHTS.with_suffix(".json")
+    if not TINY_WEIGHTS.is_file() or not record_path.is_file():
+        raise FileNotFoundError(f"the tiny backbone's pretrained weights are missing from the package "
+                                f"({TINY_WEIGHTS}); reinstall wsol or recreate them with "
+                                f"`wsol pretrain --out {TINY_WEIGHTS}`")
+    record = json.loads(record_path.read_text())
+    digest = hashlib.sha256(TINY_WEIGHTS.read_bytes()).hexdigest()
+    if digest != record.get("sha256"):
+        raise ValueError(f"{TINY_WEIGHTS}: SHA-256 {digest} differs from {record.get('sha256')} in {record_path}; "
+                         f"the file is damaged: recreate it with `wsol pretrain --out {TINY_WEIGHTS}`")
+    return torch.load(TINY_WEIGHTS, map_location="cpu", weights_only=True), record
+
+
 @BACKBONES.register("tiny")
 def tiny(pretrained: bool = False, weights_path: str | None = None, large_feature_map: bool = False,
          channels: Sequence[int] = (32, 64, 128, 128), batch_norm: bool = True) -> Backbone:
-    """Small CPU trunk: one conv-BN-ReLU block per stage, the first three at stride 2 (stride 8 overall)."""
-    if pretrained and not weights_path:
-        raise ValueError("the tiny backbone has no ImageNet weights: set model.pretrained=false "
-                         "(or give model.weights_path of a tiny-backbone state dict)")
+    """Small CPU trunk: one conv-BN-ReLU block per stage, the first three at stride 2 (stride 8 overall);
+    ``large_feature_map`` keeps the third at stride 1 (stride 4: a 16×16 map at 64 px).
+
+    ``pretrained=True`` loads ``weights_path`` or, without it, the shipped shapes-and-textures weights
+    (:func:`load_packaged_tiny_weights`; their channels must match).
+    """
     channels = [int(c) for c in channels]
     if len(channels) < 3:
         raise ValueError(f"tiny backbone needs at least 3 channel entries, got {channels}")
@@ -162,6 +186,14 @@ def tiny(pretrained: bool = False, weights_path: str | None = None, large_featur
         cin = cout
     net = Backbone(stages, out_channels=cin, stride=4 if large_feature_map else 8)
     if pretrained:
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        if weights_path:
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        else:
+            state, record = load_packaged_tiny_weights()
+            shipped = list(record["recipe"]["channels"])
+            if shipped != channels or not batch_norm:
+                raise ValueError(f"the shipped tiny weights are for channels={shipped} with batch norm; the config "
+                                 f"asks for channels={channels}, batch_norm={batch_norm}: set "
+                                 f"model.backbone_args.channels={shipped} or model.pretrained=false")
         net.load_state_dict(state, strict=True)
     return net

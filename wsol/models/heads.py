@@ -45,16 +45,23 @@ class CAMHead(nn.Module):
 class ACoLHead(nn.Module):
     """ACoL classifier branch: conv3×3-width → ReLU → conv3×3-width → ReLU → conv1×1-C (width 1024 in the paper).
 
+    ``batch_norm=True`` puts a BatchNorm after each hidden conv. Without it, a from-scratch head on non-negative
+    features can lose most of its ReLU units in a few large steps (their pre-activations pushed below zero for
+    every input), after which the branch stops learning; normalising the pre-activations keeps each unit's
+    batch statistics centred, so a unit cannot stay dead.
     Zhang et al., "Adversarial Complementary Learning for WSOL", CVPR 2018, https://arxiv.org/abs/1804.06962
     """
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 1024) -> None:
+    def __init__(self, in_channels: int, num_classes: int, width: int = 1024, batch_norm: bool = False) -> None:
         super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(width, num_classes, 1),
-        )
+        layers: list[nn.Module] = []
+        for cin in (in_channels, width):
+            layers.append(nn.Conv2d(cin, width, 3, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.ReLU(inplace=True))
+        layers.append(nn.Conv2d(width, num_classes, 1))
+        self.layers = nn.Sequential(*layers)
         _init_new_layers(self)
 
     def forward(self, features: Tensor) -> Tensor:
