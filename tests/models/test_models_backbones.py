@@ -15,7 +15,7 @@ from wsol.models.backbones import pretrained_file
     ("tiny", 64, False, 128, 8), ("tiny", 64, True, 128, 16),
     ("vgg16", 64, False, 512, 4), ("vgg16", 64, True, 512, 8),
     ("resnet50", 64, False, 2048, 4),
-    ("inception_v3", 224, False, 768, 12),
+    ("inception_v3", 224, False, 768, 14), ("inception_v3", 224, True, 768, 28), ("inception_v3", 64, False, 768, 4),
 ])
 def test_backbone_feature_maps(name, size, large, channels, side):
     net = BACKBONES.get(name)(pretrained=False, large_feature_map=large).eval()
@@ -23,8 +23,7 @@ def test_backbone_feature_maps(name, size, large, channels, side):
         out = net(torch.randn(1, 3, size, size))
     assert out.shape == (1, channels, side, side)
     assert net.out_channels == channels
-    if name != "inception_v3":  # inception's unpadded convs make its map 12, not 224 / 16
-        assert size // net.stride == side
+    assert size // net.stride == side
 
 
 def test_vgg16_has_no_pool5():
