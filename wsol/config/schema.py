@@ -50,6 +50,7 @@ class BASConfig:
     fg_weight: float = 0.0  # weight of CE on the foreground-guided logits (paper CUB: VGG16 0, others 0.5)
     tap: str = ""  # backbone stage whose output feeds the map generator; "" = the second-to-last stage
     pool_after_tap: bool = False  # 2×2 max pool between the tap and the rest (BAS's VGG16 pool4, ResNet50)
+    head_relu: bool = True  # ReLU on the class maps (the paper's); off for from-scratch trunks, where it can die
     fuse_topk: int = 0  # localization map: 0 = the class's own map M_c; k > 0 = mean of the top-k predicted M
     threshold: float = 0.15  # the paper's fixed box threshold (CUB: 0.15, InceptionV3 0.1); see README
 

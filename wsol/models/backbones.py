@@ -78,11 +78,19 @@ class Backbone(nn.Module):
         return [name for name, _ in self.stages.named_children()]
 
     def insert_after(self, stage: str, module: nn.Module) -> None:
-        """Append ``module`` to the end of stage ``stage`` (used for ADL); unknown names list the known ones."""
-        if stage not in self.stage_names():
+        """Append ``module`` to the end of stage ``stage``, or after child i of a stage for ``"stage.i"``
+        (used for ADL: the field puts it after ResNet's ``layer3.0``, VGG's ``conv4.5`` before pool4, ...)."""
+        name, _, child = stage.partition(".")
+        if name not in self.stage_names():
             raise KeyError(f"unknown backbone stage {stage!r}; known: {', '.join(self.stage_names())}")
-        old = getattr(self.stages, stage)
-        setattr(self.stages, stage, nn.Sequential(old, module))
+        parent = getattr(self.stages, name)
+        if not child:
+            setattr(self.stages, name, nn.Sequential(parent, module))
+            return
+        children = [n for n, _ in parent.named_children()]
+        if child not in children:
+            raise KeyError(f"unknown backbone position {stage!r}; stage {name!r} has children {', '.join(children)}")
+        setattr(parent, child, nn.Sequential(getattr(parent, child), module))
 
 
 def pretrained_file(weights: Any, weights_path: str | None) -> Path:

@@ -1,7 +1,9 @@
 """BAS: background activation suppression, a foreground map generator trained on the classifier's activation.
 
 The backbone is split at a tap: F = early(x) (the generator's input), then late(pool(F)) → classifier head
-(conv3×3-1024 → ReLU → conv3×3-1024 → ReLU → conv1×1-C → ReLU) → class maps A, logits S = GAP(A).
+(conv3×3-1024 → ReLU → conv3×3-1024 → ReLU → conv1×1-C → ReLU) → class maps A, logits S = GAP(A). The last
+ReLU (``head_relu``, the paper's) keeps scores >= 0 for the ratio below; from scratch it can die (every class
+map negative, no gradient), so the synthetic config turns it off.
 The generator G = σ(conv3×3(F)) has one map per class; M = G_y for the label y (top-1 class without labels).
   S^fg = S_y (detached)
   S^bg = GAP(head'(late'(pool(F.detach() · (1 − M)))))_y   (head', late': the same weights, detached, so this
@@ -34,8 +36,12 @@ from wsol.models.registry import METHODS
 
 
 def background_ratio(score_fg: Tensor, score_bg: Tensor, eps: float = 1e-8) -> Tensor:
-    """r = S^bg / (S^fg + ε) per image, 0 where S^bg ≥ S^fg; S^fg carries no gradient."""
-    score_fg = score_fg.detach()
+    """r = S^bg / (S^fg + ε) per image, 0 where S^bg ≥ S^fg; S^fg carries no gradient.
+
+    Scores are clamped at 0 first: a no-op for the paper's head (ReLU class maps), and without that ReLU
+    (``head_relu=false``) a negative background score is already suppressed and needs no further push.
+    """
+    score_fg, score_bg = score_fg.detach().clamp_min(0), score_bg.clamp_min(0)
     ratio = score_bg / (score_fg + eps)
     return torch.where(score_bg >= score_fg, torch.zeros_like(ratio), ratio)
 
@@ -60,7 +66,7 @@ class BAS(WSOLModel):
 
     def __init__(self, backbone: Backbone, num_classes: int, tap: str, pool_after_tap: bool = False,
                  head_width: int = 1024, area_weight: float = 0.7, fg_weight: float = 0.0,
-                 fuse_topk: int = 0) -> None:
+                 fuse_topk: int = 0, head_relu: bool = True) -> None:
         super().__init__()
         names = backbone.stage_names()
         if tap not in names[:-1]:
@@ -79,7 +85,7 @@ class BAS(WSOLModel):
         self.head = nn.Sequential(
             nn.Conv2d(backbone.out_channels, head_width, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(head_width, head_width, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(head_width, num_classes, 1), nn.ReLU(inplace=True))
+            nn.Conv2d(head_width, num_classes, 1), *([nn.ReLU(inplace=True)] if head_relu else []))
         _init_new_layers(self.head)
         nn.init.xavier_uniform_(self.generator.weight)  # BAS's init for its generator
         nn.init.zeros_(self.generator.bias)
@@ -142,4 +148,5 @@ class BAS(WSOLModel):
 def build_bas(backbone: Backbone, num_classes: int, cfg: Any) -> BAS:
     tap = cfg.bas.tap or backbone.stage_names()[-2]
     return BAS(backbone, num_classes, tap, pool_after_tap=cfg.bas.pool_after_tap, head_width=cfg.head_width,
-               area_weight=cfg.bas.area_weight, fg_weight=cfg.bas.fg_weight, fuse_topk=cfg.bas.fuse_topk)
+               area_weight=cfg.bas.area_weight, fg_weight=cfg.bas.fg_weight, fuse_topk=cfg.bas.fuse_topk,
+               head_relu=cfg.bas.head_relu)
