@@ -64,7 +64,8 @@ class Backbone(nn.Module):
 
     def tap_shapes(self, taps: Sequence[str], size: int = 64) -> dict[str, tuple[int, ...]]:
         """(C, h, w) of each tap for a ``size``² input, from a dry run (no grad, eval mode, flag restored)."""
-        device = next(self.parameters()).device
+        first = next(self.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
         was_training = self.training
         self.eval()
         try:
