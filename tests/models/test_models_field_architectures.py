@@ -88,3 +88,15 @@ def test_spg_vgg16_pools_conv4_like_the_field():
     pool = model.backbone.stages.conv4[-1]
     assert isinstance(pool, torch.nn.MaxPool2d) and (pool.kernel_size, pool.stride, pool.padding) == (3, 2, 1)
     assert model.layout.b1 == "conv4" and model.layout.b2 == "conv5"
+
+
+@pytest.mark.parametrize("backbone, expected", [
+    ("vgg16", ["stages.conv3.1", "stages.conv4.5.1", "stages.conv5.1"]),  # after pool3, conv4_3 (before pool4), conv5_3
+    ("resnet50", ["stages.layer3.0.1", "stages.layer4.0.1", "stages.layer4.2.1"]),
+    ("inception_v3", ["stages.mixed5.1", "stages.mixed6.1"]),  # after Mixed_5d (before the pool) and Mixed_6e
+])
+def test_adl_sits_where_the_field_puts_it(backbone, expected):
+    from wsol.models.adl import ADLLayer
+
+    model = meta_model(CONFIGS / "cub" / f"adl_{backbone}.yaml")
+    assert [n for n, m in model.backbone.named_modules() if isinstance(m, ADLLayer)] == expected
