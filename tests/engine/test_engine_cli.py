@@ -46,7 +46,7 @@ def test_train_cli_writes_checkpoint_with_val_threshold(tiny_synthetic, tmp_path
 
 def test_train_cli_errors_before_training(tiny_synthetic, tmp_path, capsys):
     assert run("train", ["--config", str(CONFIGS / "acol.yaml"), "model.method=nope", "--no-progress"]) == 2
-    assert "known: acol, adl, cam, ggam, has" in capsys.readouterr().err
+    assert "known: acol, adl, bas, cam, ggam, has, spg" in capsys.readouterr().err
     code = run("train", ["--config", str(CONFIGS / "acol.yaml"), f"data.root={tiny_synthetic}",
                          f"output_dir={tmp_path / 'r'}", "data.num_classes=7", "--no-progress", *TINY])
     assert code == 1

@@ -221,3 +221,26 @@ def test_evaluate_several_map_sources_one_command(tmp_path, monkeypatch, capsys)
     assert native["top1_cls"] == gradcam["top1_cls"]  # the map source cannot change classification
     text = capsys.readouterr().out
     assert "| native |" in text and "| gradcam |" in text
+
+
+def test_evaluate_at_the_methods_paper_threshold(tmp_path, monkeypatch):
+    """``--fixed-threshold-from paper``: the checkpoint config's model.<method>.threshold (BAS's 0.15 on CUB),
+    no threshold search on another split; a method without one is a one-line user error."""
+    import torch
+
+    import wsol.engine.checkpoint as checkpoint
+    from wsol.errors import UserInputError
+
+    monkeypatch.setattr(checkpoint, "load_model", lambda path, map_location="cpu": (ImageReadingModel(), {}))
+    splits = []
+    monkeypatch.setattr(evaluate_cli, "_loader", lambda args, split: splits.append(split) or make_loader())
+    torch.save({"config": {"model": {"method": "bas", "bas": {"threshold": 0.15}}}}, tmp_path / "bas.pt")
+    out = tmp_path / "eval"
+    rc = evaluate_cli.main(["--checkpoint", str(tmp_path / "bas.pt"), "--split", "test", "--fixed-threshold-from",
+                            "paper", "--device", "cpu", "--out", str(out), "--no-progress"])
+    assert rc == 0 and splits == ["test"]
+    assert json.loads((out / "evaluation.json").read_text())["fixed/threshold"] == pytest.approx(0.15)
+    torch.save({"config": {"model": {"method": "cam"}}}, tmp_path / "cam.pt")
+    with pytest.raises(UserInputError, match="'cam' has no paper threshold"):
+        evaluate_cli.main(["--checkpoint", str(tmp_path / "cam.pt"), "--fixed-threshold-from", "paper",
+                           "--device", "cpu", "--out", str(out), "--no-progress"])

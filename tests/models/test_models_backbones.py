@@ -15,7 +15,7 @@ from wsol.models.backbones import pretrained_file
     ("tiny", 64, False, 128, 8), ("tiny", 64, True, 128, 16),
     ("vgg16", 64, False, 512, 4), ("vgg16", 64, True, 512, 8),
     ("resnet50", 64, False, 2048, 4),
-    ("inception_v3", 224, False, 768, 12),
+    ("inception_v3", 224, False, 768, 14), ("inception_v3", 224, True, 768, 28), ("inception_v3", 64, False, 768, 4),
 ])
 def test_backbone_feature_maps(name, size, large, channels, side):
     net = BACKBONES.get(name)(pretrained=False, large_feature_map=large).eval()
@@ -23,8 +23,7 @@ def test_backbone_feature_maps(name, size, large, channels, side):
         out = net(torch.randn(1, 3, size, size))
     assert out.shape == (1, channels, side, side)
     assert net.out_channels == channels
-    if name != "inception_v3":  # inception's unpadded convs make its map 12, not 224 / 16
-        assert size // net.stride == side
+    assert size // net.stride == side
 
 
 def test_vgg16_has_no_pool5():
@@ -85,3 +84,22 @@ def test_weights_path_loads_into_the_backbone(tmp_path):
         assert torch.equal(a, b), k
     with pytest.raises(ValueError, match="no ImageNet weights"):
         BACKBONES.get("tiny")(pretrained=True)
+
+
+def test_insert_after_a_child_of_a_stage():
+    """``stage.i`` puts the module right after child i (wsolevaluation's ADL after ResNet's layer3.0, or after
+    VGG16's conv4_3 ReLU, before pool4); the output is that of the module applied at that point."""
+    torch.manual_seed(0)
+    net = BACKBONES.get("tiny")(channels=(4, 4, 4)).eval()
+    x = torch.randn(1, 3, 16, 16)
+    mid = net.stages.block2(net.stages.block1(x))
+    net.insert_after("block2.1", torch.nn.Tanh())  # after block2's BN, before its ReLU
+    expected = net.stages.block3(torch.relu(torch.tanh(net.stages.block2[1][0](net.stages.block2[0](
+        net.stages.block1(x))))))
+    assert torch.allclose(net(x), expected)
+    assert not torch.allclose(net.stages.block2(net.stages.block1(x)), mid)
+    vgg = BACKBONES.get("vgg16")()
+    vgg.insert_after("conv4.5", torch.nn.Identity())
+    assert isinstance(vgg.stages.conv4[5][0], torch.nn.ReLU) and isinstance(vgg.stages.conv4[6], torch.nn.MaxPool2d)
+    with pytest.raises(KeyError, match="has children"):
+        net.insert_after("block1.7", torch.nn.Identity())

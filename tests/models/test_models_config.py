@@ -44,7 +44,7 @@ def test_wrong_type_names_the_key(tmp_path):
 
 
 def test_unknown_method_and_backbone_list_known_ones():
-    with pytest.raises(ConfigError, match="known: acol, adl, cam, ggam, has"):
+    with pytest.raises(ConfigError, match="known: acol, adl, bas, cam, ggam, has, spg"):
         load_config(None, ["model.method=gradcam"])
     with pytest.raises(ConfigError, match="known: .*resnet50.*vgg16"):
         load_config(None, ["model.backbone=vgg19"])

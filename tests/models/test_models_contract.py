@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from tests.models.conftest import tiny_model_cfg
+from wsol.engine.cutmix import cutmix
 from wsol.models import METHODS, Localization, WSOLOutput, build_model
 from wsol.models.base import gather_maps, normalize_per_map, resolve_classes
 
@@ -19,7 +21,33 @@ def model(request):
 
 
 def test_all_methods_registered():
-    assert set(METHODS.names()) >= {"cam", "acol", "has", "adl", "ggam"}
+    assert set(METHODS.names()) >= {"cam", "acol", "has", "adl", "ggam", "spg", "bas"}
+
+
+@pytest.mark.parametrize("mixed", [False, True], ids=["plain", "cutmix"])
+def test_one_training_step_changes_every_parameter(model, mixed):
+    """One SGD step on a tiny batch (optionally CutMix-ed, the loss mixed term by term) moves every trainable
+    parameter, keeps the loss finite and leaves the declared map shape."""
+    torch.manual_seed(1)
+    np.random.seed(1)
+    model.train()
+    images, labels = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    if mixed:
+        mix = cutmix(images, labels, beta=1.0)
+        assert 0.0 <= mix.lam <= 1.0
+        losses = mix.loss(model.loss, model(mix.images, mix.forward_labels))
+    else:
+        losses = model.loss(model(images, labels), labels)
+    assert torch.isfinite(losses["loss"]) and losses["loss"].dim() == 0
+    optimizer.zero_grad()
+    losses["loss"].backward()
+    optimizer.step()
+    for name, p in model.named_parameters():
+        assert not torch.equal(p.detach(), before[name]), f"{name} did not move"
+    side = 32 // model.map_stride
+    assert model.localize(images, topk=1).maps.shape == (4, 1, side, side)
 
 
 def test_forward_returns_wsol_output_with_class_maps(model):
@@ -49,13 +77,14 @@ def test_localize_explicit_and_topk_classes(model):
     model.train()
     images = torch.randn(2, 3, 32, 32)
     loc = model.localize(images, classes=torch.tensor([[1, 3, 0], [4, 4, 2]]))
+    side = 32 // model.map_stride  # the declared map size: 4 (stride 8) for all but BAS, 8 for BAS's tap
     assert isinstance(loc, Localization)
-    assert loc.maps.shape == (2, 3, 4, 4) and loc.logits.shape == (2, C)
+    assert loc.maps.shape == (2, 3, side, side) and loc.logits.shape == (2, C)
     assert loc.classes.tolist() == [[1, 3, 0], [4, 4, 2]]
     assert loc.maps.min() >= 0 and loc.maps.max() <= 1
     assert model.training, "localize must restore the train flag"
     top = model.localize(images, topk=2)
-    assert top.maps.shape == (2, 2, 4, 4)
+    assert top.maps.shape == (2, 2, side, side)
     assert torch.equal(top.classes, top.logits.topk(2, dim=1).indices)
     # the maps of an explicitly requested class equal those of the same class requested via top-k
     again = model.localize(images, classes=top.classes)

@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="dataset root (default: the checkpoint config's data.root)")
     p.add_argument("--split", default="test")
     p.add_argument("--fixed-threshold-from", default=None,
-                   help="split to choose the CAM threshold on (e.g. val), or 'checkpoint' for the stored one")
+                   help="split to choose the CAM threshold on (e.g. val), 'checkpoint' for the stored one, or "
+                        "'paper' for the method's own fixed threshold (model.<method>.threshold, e.g. BAS)")
     p.add_argument("--cam-curve-interval", type=float, default=0.01)
     p.add_argument("--iou-thresholds", type=int, nargs="+", default=[30, 50, 70])
     p.add_argument("--protocol", choices=["resize", "resize_crop"], default=None,
@@ -63,6 +64,19 @@ def _stored_threshold(path: str) -> float:
     return float(loc["threshold"])
 
 
+def _paper_threshold(path: str) -> float:
+    """The fixed threshold a method's paper boxes its maps at, from the checkpoint's ``model.<method>.threshold``."""
+    from wsol.engine.checkpoint import checkpoint_meta
+    from wsol.errors import UserInputError
+
+    model = (checkpoint_meta(path)["config"] or {}).get("model", {})
+    section = model.get(model.get("method"), {})
+    if not isinstance(section, dict) or "threshold" not in section:
+        raise UserInputError(f"checkpoint {path}: method {model.get('method')!r} has no paper threshold "
+                         f"(model.<method>.threshold); use --fixed-threshold-from val")
+    return float(section["threshold"])
+
+
 def _get(node: Any, key: str, default: Any = None) -> Any:
     """Read a key of an OmegaConf node or a plain dict (the checkpoint's config), with a default."""
     if node is None:
@@ -103,6 +117,8 @@ def _evaluate_source(args: argparse.Namespace, base_model: Any, method: str) -> 
             raise SystemExit("wsol evaluate: the checkpoint's threshold belongs to its native maps; use "
                              "--fixed-threshold-from val with --cam-method")
         fixed = _stored_threshold(args.checkpoint)
+    elif args.fixed_threshold_from == "paper":
+        fixed = _paper_threshold(args.checkpoint)
     elif args.fixed_threshold_from:
         chosen = evaluate_model(model, _loader(args, args.fixed_threshold_from), **common)
         fixed = chosen["chosen_threshold"]

@@ -80,6 +80,24 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"model.acol.delta={cfg.model.acol.delta}: must be in (0, 1]")
     if cfg.optim.lr <= 0:
         raise ConfigError(f"optim.lr={cfg.optim.lr}: must be > 0")
+    _check_zoo(cfg)
+
+
+def _check_zoo(cfg: DictConfig) -> None:
+    """Ranges of the CAM head, SPG, BAS and CutMix keys."""
+    if cfg.model.cam_head_layers < 1 or not 0.0 <= cfg.model.cam_head_dropout < 1.0:
+        raise ConfigError(f"model.cam_head_layers={cfg.model.cam_head_layers}, model.cam_head_dropout="
+                          f"{cfg.model.cam_head_dropout}: expected layers >= 1 and dropout in [0, 1)")
+    pairs = [list(p) for p in cfg.model.spg.thresholds]
+    if len(pairs) != 3 or any(len(p) != 2 or not all(0.0 <= v <= 1.0 for v in p) for p in pairs):
+        raise ConfigError(f"model.spg.thresholds={pairs}: expected 3 [foreground, background] pairs in [0, 1]")
+    bas = cfg.model.bas
+    if min(bas.area_weight, bas.fg_weight, bas.fuse_topk) < 0 or not 0.0 <= bas.threshold <= 1.0:
+        raise ConfigError(f"model.bas: area_weight={bas.area_weight}, fg_weight={bas.fg_weight}, fuse_topk="
+                          f"{bas.fuse_topk} must be >= 0 and threshold={bas.threshold} in [0, 1]")
+    cutmix = cfg.train.cutmix
+    if not 0.0 <= cutmix.prob <= 1.0 or cutmix.beta < 0:
+        raise ConfigError(f"train.cutmix: prob={cutmix.prob} must be in [0, 1] and beta={cutmix.beta} >= 0")
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> DictConfig:

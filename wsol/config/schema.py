@@ -37,6 +37,26 @@ class GGAMConfig:
 
 
 @dataclass
+class SPGConfig:
+    # (foreground, background) seed thresholds of the three self-produced guidance losses, wsolevaluation's
+    # spg_threshold_{1,2,3}{h,l}: B2 from the class map, B1 from σ(B2), C from the fused σ(B1), σ(B2)
+    thresholds: List[List[float]] = field(default_factory=lambda: [[0.7, 0.01], [0.5, 0.05], [0.7, 0.1]])
+    min_foreground: int = 30  # fewer foreground seed pixels → foreground = values > fallback · max instead
+    fallback: float = 0.7
+
+
+@dataclass
+class BASConfig:
+    area_weight: float = 0.7  # λ of the area constraint mean(M) (paper CUB: VGG16 0.7, ResNet50 1.2, InceptionV3 1.0)
+    fg_weight: float = 0.0  # weight of CE on the foreground-guided logits (paper CUB: VGG16 0, others 0.5)
+    tap: str = ""  # backbone stage whose output feeds the map generator; "" = the second-to-last stage
+    pool_after_tap: bool = False  # 2×2 max pool between the tap and the rest (BAS's VGG16 pool4, ResNet50)
+    head_relu: bool = True  # ReLU on the class maps (the paper's); off for from-scratch trunks, where it can die
+    fuse_topk: int = 0  # localization map: 0 = the class's own map M_c; k > 0 = mean of the top-k predicted M
+    threshold: float = 0.15  # the paper's fixed box threshold (CUB: 0.15, InceptionV3 0.1); see README
+
+
+@dataclass
 class ModelConfig:
     method: str = "acol"
     backbone: str = "tiny"
@@ -46,10 +66,14 @@ class ModelConfig:
     backbone_args: Dict[str, Any] = field(default_factory=dict)
     head_width: int = 1024  # ACoL head width
     cam_head_width: int = 0  # CAM/HaS/ADL/GGAM: 0 = plain 1×1 head; >0 adds conv3×3-width first
+    cam_head_layers: int = 1  # number of those conv3×3 layers (wsolevaluation: VGG16 1, InceptionV3 2)
+    cam_head_dropout: float = 0.0  # dropout before each head conv (wsolevaluation's InceptionV3 CAM: 0.5)
     acol: ACoLConfig = field(default_factory=ACoLConfig)
     has: HaSConfig = field(default_factory=HaSConfig)
     adl: ADLConfig = field(default_factory=ADLConfig)
     ggam: GGAMConfig = field(default_factory=GGAMConfig)
+    spg: SPGConfig = field(default_factory=SPGConfig)
+    bas: BASConfig = field(default_factory=BASConfig)
 
 
 @dataclass
@@ -83,6 +107,12 @@ class OptimConfig:
 
 
 @dataclass
+class CutMixConfig:
+    prob: float = 0.0  # probability that a training batch is CutMix-ed (0 = off; wsolevaluation's cutmix: 1.0)
+    beta: float = 1.0  # the box area ratio is drawn from Beta(beta, beta)
+
+
+@dataclass
 class TrainConfig:
     epochs: int = 10
     seed: int = 0
@@ -98,6 +128,7 @@ class TrainConfig:
     overlays: int = 8  # CAM overlays of a fixed val batch in TensorBoard (0 = off)
     max_steps_per_epoch: Optional[int] = None  # cap for quick runs / benchmarks
     threads: Optional[int] = None  # torch.set_num_threads on CPU
+    cutmix: CutMixConfig = field(default_factory=CutMixConfig)  # any method; see wsol.engine.cutmix
 
 
 @dataclass

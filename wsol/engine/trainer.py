@@ -22,6 +22,7 @@ from tqdm import tqdm
 from wsol.config import to_plain
 from wsol.data.records import collate_samples
 from wsol.engine.checkpoint import describe_arch, load_checkpoint, load_state_checked, save_checkpoint
+from wsol.engine.cutmix import maybe_cutmix
 from wsol.engine.distributed import DistContext, barrier, broadcast_flag
 from wsol.engine.logger import RunLogger
 from wsol.engine.optim import build_optimizer, build_scheduler
@@ -192,9 +193,14 @@ class Trainer:
         labels = batch["label"].to(self.device, non_blocking=True)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
+        mix = maybe_cutmix(images, labels, self.cfg.train.get("cutmix"))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            output = self.net(images, labels)
-            losses = self.model.loss(output, labels)
+            if mix is None:
+                output = self.net(images, labels)
+                losses = self.model.loss(output, labels)
+            else:
+                output = self.net(mix.images, mix.forward_labels)
+                losses = mix.loss(self.model.loss, output)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         self.optimizer.step()

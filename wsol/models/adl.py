@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from wsol.models.backbones import Backbone
-from wsol.models.cam import CAM
+from wsol.models.cam import CAM, cam_head_args
 from wsol.models.registry import METHODS
 
 
@@ -48,14 +48,15 @@ class ADL(CAM):
     """CAM with :class:`ADLLayer` appended to each stage named in ``positions``."""
 
     def __init__(self, backbone: Backbone, num_classes: int, positions: Sequence[str], head_width: int = 0,
-                 drop_rate: float = 0.75, drop_threshold: float = 0.8) -> None:
+                 drop_rate: float = 0.75, drop_threshold: float = 0.8, **head: Any) -> None:
         for stage in positions:
             backbone.insert_after(stage, ADLLayer(drop_rate, drop_threshold))
-        super().__init__(backbone, num_classes, head_width)
+        super().__init__(backbone, num_classes, head_width, **head)
 
 
 @METHODS.register("adl")
 def build_adl(backbone: Backbone, num_classes: int, cfg: Any) -> ADL:
     positions = list(cfg.adl.positions) or backbone.stage_names()[-1:]
-    return ADL(backbone, num_classes, positions, head_width=cfg.cam_head_width, drop_rate=cfg.adl.drop_rate,
-               drop_threshold=cfg.adl.drop_threshold)
+    head = cam_head_args(cfg)
+    return ADL(backbone, num_classes, positions, head.pop("head_width"), drop_rate=cfg.adl.drop_rate,
+               drop_threshold=cfg.adl.drop_threshold, **head)

@@ -2,7 +2,8 @@
 
 - ``vgg16``: pool5 removed (stride 16, 14×14 at 224); ``large_feature_map`` also removes pool4 (28×28).
 - ``resnet50``: layer4 at stride 1 (no dilation), so stride 16, 14×14 at 224.
-- ``inception_v3``: features up to Mixed_6e (768 channels).
+- ``inception_v3``: the field's layout up to Mixed_6e (768 channels, stride 16, 14×14 at 224); ``large_feature_map``
+  keeps stride 8 (28×28); ``mixed7`` (BAS) appends Mixed_7a-7c.
 - ``tiny``: a few conv-BN-ReLU blocks at stride 8 for the synthetic benchmark on CPU.
 
 Each builder returns a :class:`Backbone` whose ``stages`` are named so methods can insert layers after
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
@@ -34,18 +36,62 @@ class Backbone(nn.Module):
         self.out_channels = out_channels
         self.stride = stride
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.stages(x)
+    def forward(self, x: Tensor, start: int = 0, stop: int | None = None) -> Tensor:
+        """Run stages ``start:stop`` (all by default); BAS runs the part after its tap on its own."""
+        for stage in list(self.stages)[start:stop]:
+            x = stage(x)
+        return x
+
+    def forward_taps(self, x: Tensor, taps: Sequence[str]) -> tuple[Tensor, dict[str, Tensor]]:
+        """The output and the intermediate outputs named in ``taps``: a stage name (its output) or
+        ``"stage.i"`` (the output of child i of that stage, e.g. ``layer3.0`` = ResNet's first layer3 block)."""
+        found: dict[str, Tensor] = {}
+        for name, stage in self.stages.named_children():
+            inner = [t for t in taps if t.startswith(name + ".")]
+            if inner:
+                for i, child in enumerate(stage.children()):
+                    x = child(x)
+                    if f"{name}.{i}" in taps:
+                        found[f"{name}.{i}"] = x
+            else:
+                x = stage(x)
+            if name in taps:
+                found[name] = x
+        missing = [t for t in taps if t not in found]
+        if missing:
+            raise KeyError(f"unknown backbone tap(s) {missing}; stages: {', '.join(self.stage_names())}")
+        return x, found
+
+    def tap_shapes(self, taps: Sequence[str], size: int = 64) -> dict[str, tuple[int, ...]]:
+        """(C, h, w) of each tap for a ``size``² input, from a dry run (no grad, eval mode, flag restored)."""
+        first = next(self.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                _, found = self.forward_taps(torch.zeros(1, 3, size, size, device=device), taps)
+        finally:
+            self.train(was_training)
+        return {k: tuple(v.shape[1:]) for k, v in found.items()}
 
     def stage_names(self) -> list[str]:
         return [name for name, _ in self.stages.named_children()]
 
     def insert_after(self, stage: str, module: nn.Module) -> None:
-        """Append ``module`` to the end of stage ``stage`` (used for ADL); unknown names list the known ones."""
-        if stage not in self.stage_names():
+        """Append ``module`` to the end of stage ``stage``, or after child i of a stage for ``"stage.i"``
+        (used for ADL: the field puts it after ResNet's ``layer3.0``, VGG's ``conv4.5`` before pool4, ...)."""
+        name, _, child = stage.partition(".")
+        if name not in self.stage_names():
             raise KeyError(f"unknown backbone stage {stage!r}; known: {', '.join(self.stage_names())}")
-        old = getattr(self.stages, stage)
-        setattr(self.stages, stage, nn.Sequential(old, module))
+        parent = getattr(self.stages, name)
+        if not child:
+            setattr(self.stages, name, nn.Sequential(parent, module))
+            return
+        children = [n for n, _ in parent.named_children()]
+        if child not in children:
+            raise KeyError(f"unknown backbone position {stage!r}; stage {name!r} has children {', '.join(children)}")
+        setattr(parent, child, nn.Sequential(getattr(parent, child), module))
 
 
 def pretrained_file(weights: Any, weights_path: str | None) -> Path:
@@ -119,21 +165,68 @@ def resnet50(pretrained: bool = False, weights_path: str | None = None, large_fe
     return Backbone(stages, out_channels=2048, stride=8 if large_feature_map else 16)
 
 
+class _InceptionBStride1(torchvision.models.inception.InceptionB):
+    """Mixed_6a at stride 1: its 3×3 convs and its max pool padded by 1, so it keeps the spatial size.
+
+    The field's InceptionV3 (wsolevaluation, after SPG) moves Mixed_6a's down-sampling to a plain max pool
+    before it, which ``large_feature_map`` drops (28×28 maps instead of 14×14). Same weights as torchvision's.
+    """
+
+    def __init__(self, in_channels: int = 288) -> None:
+        super().__init__(in_channels)
+        for conv in (self.branch3x3.conv, self.branch3x3dbl_3.conv):
+            conv.stride, conv.padding = (1, 1), (1, 1)
+
+    def _forward(self, x: Tensor) -> list[Tensor]:
+        dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        return [self.branch3x3(x), dbl, F.max_pool2d(x, kernel_size=3, stride=1, padding=1)]
+
+
+class _InceptionDPadded(torchvision.models.inception.InceptionD):
+    """Mixed_7a with its stride-2 convs and pool padded by 1 (BAS's InceptionV3): 28×28 → 14×14 exactly."""
+
+    def __init__(self, in_channels: int = 768) -> None:
+        super().__init__(in_channels)
+        for conv in (self.branch3x3_2.conv, self.branch7x7x3_4.conv):
+            conv.padding = (1, 1)
+
+    def _forward(self, x: Tensor) -> list[Tensor]:
+        b3 = self.branch3x3_2(self.branch3x3_1(x))
+        b7 = self.branch7x7x3_4(self.branch7x7x3_3(self.branch7x7x3_2(self.branch7x7x3_1(x))))
+        return [b3, b7, F.max_pool2d(x, kernel_size=3, stride=2, padding=1)]
+
+
+def _copied(module: nn.Module, source: nn.Module) -> nn.Module:
+    module.load_state_dict(source.state_dict(), strict=True)
+    return module
+
+
 @BACKBONES.register("inception_v3")
-def inception_v3(pretrained: bool = False, weights_path: str | None = None,
-                 large_feature_map: bool = False) -> Backbone:
-    """InceptionV3 trunk up to Mixed_6e (768 channels, 12×12 at 224)."""
-    if large_feature_map:
-        raise ValueError("inception_v3 has no large_feature_map variant; set model.large_feature_map=false")
+def inception_v3(pretrained: bool = False, weights_path: str | None = None, large_feature_map: bool = False,
+                 mixed7: bool = False) -> Backbone:
+    """The field's InceptionV3 trunk up to Mixed_6e (768 channels): 14×14 at 224, 28×28 with ``large_feature_map``.
+
+    As in wsolevaluation's InceptionV3: Conv2d_1a padded by 1, both stem pools 3×3/2 padded by 1 with ceil
+    mode, Mixed_6a at stride 1 (:class:`_InceptionBStride1`) and a 3×3/2 ceil-mode max pool (stage ``pool5``)
+    before it, an identity with ``large_feature_map``. ``mixed7`` appends Mixed_7a-7c (2048 channels, stride ×2,
+    BAS's padded Mixed_7a); BAS uses it with ``large_feature_map``.
+    """
     weights = torchvision.models.Inception_V3_Weights.IMAGENET1K_V1
     net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
     _load_torchvision(net, weights, pretrained, weights_path)
-    stem = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1,
-                         net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, net.maxpool2)
-    stages = OrderedDict(stem=stem, mixed5=nn.Sequential(net.Mixed_5b, net.Mixed_5c, net.Mixed_5d),
-                         mixed6a=net.Mixed_6a,
+    net.Conv2d_1a_3x3.conv.padding = (1, 1)
+    stem = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3,
+                         nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
+                         net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True))
+    pool5: nn.Module = nn.Identity() if large_feature_map else nn.MaxPool2d(3, stride=2, ceil_mode=True)
+    stages = OrderedDict(stem=stem, mixed5=nn.Sequential(net.Mixed_5b, net.Mixed_5c, net.Mixed_5d), pool5=pool5,
+                         mixed6a=_copied(_InceptionBStride1(288), net.Mixed_6a),
                          mixed6=nn.Sequential(net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e))
-    return Backbone(stages, out_channels=768, stride=16)
+    stride, channels = (8 if large_feature_map else 16), 768
+    if mixed7:
+        stages["mixed7"] = nn.Sequential(_copied(_InceptionDPadded(768), net.Mixed_7a), net.Mixed_7b, net.Mixed_7c)
+        stride, channels = stride * 2, 2048
+    return Backbone(stages, out_channels=channels, stride=stride)
 
 
 def _conv_block(cin: int, cout: int, stride: int, batch_norm: bool) -> nn.Sequential:

@@ -90,6 +90,11 @@ class WSOLModel(nn.Module):
             maps = normalize_per_map(gather_maps(out.maps.float(), cls))
             return Localization(out.logits.float(), cls, maps)
 
+    @property
+    def map_stride(self) -> int:
+        """Input pixels per cell of the maps ``localize`` returns (the backbone's stride unless a method says)."""
+        return int(self.backbone.stride)
+
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(backbone parameters, new-layer parameters): the field trains new layers at 10× the backbone lr."""
         backbone_ids = {id(p) for p in self.backbone.parameters()}

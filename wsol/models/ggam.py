@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from wsol.models.backbones import Backbone
 from wsol.models.base import WSOLModel, WSOLOutput
+from wsol.models.cam import cam_head_args
 from wsol.models.heads import CAMHead, gap_logits
 from wsol.models.registry import METHODS
 
@@ -40,7 +41,7 @@ class GGAM(WSOLModel):
     """Grad-CAM guided channel–spatial attention with a CAM classifier on the attended features."""
 
     def __init__(self, backbone: Backbone, num_classes: int, reduction: int = 16, lam: float = 1.0,
-                 head_width: int = 0) -> None:
+                 head_width: int = 0, head_layers: int = 1, head_dropout: float = 0.0) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.lam = lam
@@ -48,7 +49,7 @@ class GGAM(WSOLModel):
         dim = backbone.out_channels
         hidden = max(dim // reduction, 1)
         self.attention = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, dim))
-        self.head = CAMHead(dim, num_classes, head_width)
+        self.head = CAMHead(dim, num_classes, head_width, head_layers, head_dropout)
 
     def forward(self, images: Tensor, labels: Tensor | None = None) -> WSOLOutput:
         features = self.backbone(images)
@@ -76,5 +77,4 @@ class GGAM(WSOLModel):
 
 @METHODS.register("ggam")
 def build_ggam(backbone: Backbone, num_classes: int, cfg: Any) -> GGAM:
-    return GGAM(backbone, num_classes, reduction=cfg.ggam.reduction, lam=cfg.ggam.lam,
-                head_width=cfg.cam_head_width)
+    return GGAM(backbone, num_classes, reduction=cfg.ggam.reduction, lam=cfg.ggam.lam, **cam_head_args(cfg))

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from wsol.models.backbones import Backbone
 from wsol.models.base import WSOLOutput
-from wsol.models.cam import CAM
+from wsol.models.cam import CAM, cam_head_args
 from wsol.models.registry import METHODS
 
 
@@ -32,8 +32,8 @@ class HaS(CAM):
     """CAM whose training inputs go through :func:`hide_patches`."""
 
     def __init__(self, backbone: Backbone, num_classes: int, head_width: int = 0, patch_size: int = 16,
-                 hide_prob: float = 0.5) -> None:
-        super().__init__(backbone, num_classes, head_width)
+                 hide_prob: float = 0.5, **head: Any) -> None:
+        super().__init__(backbone, num_classes, head_width, **head)
         if patch_size < 1 or not 0.0 <= hide_prob <= 1.0:
             raise ValueError(f"HaS needs patch_size >= 1 and hide_prob in [0, 1], got {patch_size}, {hide_prob}")
         self.patch_size = patch_size
@@ -47,5 +47,6 @@ class HaS(CAM):
 
 @METHODS.register("has")
 def build_has(backbone: Backbone, num_classes: int, cfg: Any) -> HaS:
-    return HaS(backbone, num_classes, head_width=cfg.cam_head_width, patch_size=cfg.has.patch_size,
-               hide_prob=cfg.has.hide_prob)
+    head = cam_head_args(cfg)
+    return HaS(backbone, num_classes, head.pop("head_width"), patch_size=cfg.has.patch_size,
+               hide_prob=cfg.has.hide_prob, **head)

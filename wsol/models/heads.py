@@ -23,19 +23,25 @@ def _init_new_layers(module: nn.Module) -> None:
 
 
 class CAMHead(nn.Module):
-    """``[conv3×3-width → ReLU] → conv1×1-C``; ``width=0`` is the plain 1×1 head of CAM.
+    """``[dropout] → ([conv3×3-width → ReLU → dropout] × layers) → conv1×1-C``; ``width=0`` is CAM's plain 1×1 head.
 
-    The optional 3×3 layer is wsolevaluation's conv6 for VGG16-CAM.
+    The 3×3 layers are wsolevaluation's extra convs: one (conv6, 1024) for VGG16, two (SPG_A3_1b/2b, 1024) for
+    InceptionV3, whose CAM also drops out (p = 0.5) before each conv. Dropout modules exist only when
+    ``dropout > 0``, so the parameter names of the other heads do not depend on it.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 0) -> None:
+    def __init__(self, in_channels: int, num_classes: int, width: int = 0, layers: int = 1,
+                 dropout: float = 0.0) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        if width > 0:
-            layers += [nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+        if layers < 1 or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"CAM head needs layers >= 1 and dropout in [0, 1), got {layers}, {dropout}")
+        drop = [nn.Dropout(dropout)] if dropout > 0 else []
+        modules: list[nn.Module] = []
+        for _ in range(layers if width > 0 else 0):
+            modules += [*drop, nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True)]
             in_channels = width
-        layers.append(nn.Conv2d(in_channels, num_classes, 1))
-        self.layers = nn.Sequential(*layers)
+        modules += [*drop, nn.Conv2d(in_channels, num_classes, 1)]
+        self.layers = nn.Sequential(*modules)
         _init_new_layers(self)
 
     def forward(self, features: Tensor) -> Tensor:
