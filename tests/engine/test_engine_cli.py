@@ -67,9 +67,11 @@ def test_mean_std_and_markdown_table():
     from wsol.cli.compare_methods import markdown_table, mean_std
 
     assert mean_std([1.0, 3.0]) == "2.00 ± 1.41" and mean_std([5.0]) == "5.00 ± 0.00" and mean_std([]) == "-"
-    table = markdown_table({"cam": [{"top1_cls": 50.0, "pxap": 10.0}, {"top1_cls": 70.0, "pxap": 20.0}]}, "test")
+    table = markdown_table({"cam": [{"top1_cls": 50.0, "pxap": 10.0, "oracle/maxboxacc": 4.0},
+                                     {"top1_cls": 70.0, "pxap": 20.0, "oracle/maxboxacc": 8.0}]}, "test", [0, 1])
     row = table.splitlines()[2]
-    assert row.startswith("| cam | 60.00 ± 14.14 | - | - | - | 15.00 ± 7.07 | - |")
+    assert row.startswith("| cam | 60.00 ± 14.14 | 6.00 ± 2.83 | - | - | - | 15.00 ± 7.07 | - |")
+    assert "| cam | 50.0 / 4.0 / nan / nan / nan | 70.0 / 8.0 / nan / nan / nan |" in table.splitlines()
 
 
 def test_compare_methods_end_to_end(tiny_synthetic, tmp_path):
@@ -85,3 +87,11 @@ def test_compare_methods_end_to_end(tiny_synthetic, tmp_path):
             assert 0.0 <= r["val_threshold"] <= 1.0 and "fixed/gt_known_loc" in r and "pxap" in r
     md = (out / "results.md").read_text()
     assert "| acol |" in md and "| cam |" in md and "±" in md
+    assert (out / "cam_vs_acol.png").is_file()
+    # a second call finds every run finished (same config) and only re-tabulates: no checkpoint is rewritten
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/last.pt")}
+    assert run("compare-methods", ["--methods", "cam", "acol", "--seeds", "0", "1", "--config-dir", str(CONFIGS),
+                                   "--out", str(out), "--no-progress", f"data.root={tiny_synthetic}",
+                                   "train.epochs=1", *TINY]) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/last.pt")} == stamps and len(stamps) == 4
+    assert json.loads((out / "results.json").read_text()) == results
