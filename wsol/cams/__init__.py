@@ -1,5 +1,5 @@
-"""Class maps for any CNN: CAM, the Grad-CAM family, Score-CAM, EigenCAM, saliency, guided backprop,
-SmoothGrad and occlusion — on CNNs and transformers (ViT tokens, Swin channels-last; ``wsol.cams.layout``), batched,
+"""Class maps for CNNs and transformers: CAM, the Grad-CAM family, Score-CAM, EigenCAM, saliency, guided backprop,
+SmoothGrad and occlusion — ViT tokens and Swin channels-last blocks read as grids (``wsol.cams.layout``), batched,
 hook-safe, and usable as map sources for evaluation and export.
 
     from wsol.cams import GradCAM
