@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-masks", action="store_true", help="skip PNG masks")
     p.add_argument("--no-scoremaps", action="store_true", help="skip .npy score maps")
     p.add_argument("--no-dataset-json", action="store_true", help="skip dataset.json (results.json only)")
+    p.add_argument("--segmentation", choices=("rle", "rle-uncompressed", "polygon"), default="rle",
+                   help="segmentation format of dataset.json and gt_segm.json (results.json stays compressed RLE): "
+                        "polygon / rle-uncompressed for readers that call frPyObjects (torchvision references)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing export in --out")
     p.add_argument("--rank", type=int, default=None, help="this process's rank without torchrun")
     p.add_argument("--world-size", type=int, default=None, help="number of independent rank processes")
@@ -168,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     if rank == 0:
         print(f"threshold {threshold:g} from {origin}; {len(source.image_ids)} images; device {device}; "
               f"world size {world}", file=sys.stderr)
-    extra = {"threshold_source": origin, "checkpoint_localization": meta["localization"]}
+    extra = {"threshold_source": origin, "checkpoint_localization": meta["localization"],
+             "segmentation": args.segmentation}
     from wsol.export.shards import ExportExistsError
 
     try:
