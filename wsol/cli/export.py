@@ -16,12 +16,11 @@ import os
 import sys
 from typing import Any
 
-import torch
+from wsol.cli._common import new_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wsol export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = new_parser("wsol export", __doc__)
     p.add_argument("--checkpoint", help="trained wsol checkpoint (.pt); not needed with --merge-only")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--images", help="image folder (recursive, no labels needed)")
@@ -61,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _device(name: str, local_rank: int) -> str:
+    import torch
+
     if name != "auto":
         return name
     return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
@@ -68,6 +69,8 @@ def _device(name: str, local_rank: int) -> str:
 
 def _dist_context(args: argparse.Namespace) -> tuple[int, int, int, bool]:
     """(rank, world_size, local_rank, joined a process group): torchrun's env, or --rank/--world-size."""
+    import torch
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         import torch.distributed as dist
@@ -132,6 +135,8 @@ def _print_summary(stats: dict[str, Any], out: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import torch
+
     if args.merge_only:
         return _merge_only(args)
     if not args.checkpoint:

@@ -119,7 +119,7 @@ class Trainer:
         self.iters = min(len(self.train_loader), cap) if cap else len(self.train_loader)
         if self.iters < 1:
             raise ValueError(f"the training set ({len(train_set)} images) gives no batch of {cfg.data.batch_size}")
-        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.optimizer = build_optimizer(self.model, cfg.optim, cfg.data.batch_size * ctx.world_size)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.train.epochs, self.iters)
         self.epoch = self.global_step = 0
         self.best: dict[str, Any] | None = None
@@ -158,13 +158,14 @@ class Trainer:
             save_checkpoint(state, self.out_dir / "best.pt")
 
     # ------------------------------------------------------------------ loop
-    def fit(self, resume: bool = False, stop_after: int | None = None) -> dict[str, Any]:
-        """Train to ``train.epochs`` (from ``last.pt`` if ``resume``); ``stop_after`` ends early after that
-        many completed epochs (a pre-emption, as in the resume test). Returns a summary."""
+    def fit(self, resume: bool | str = False, stop_after: int | None = None) -> dict[str, Any]:
+        """Train to ``train.epochs`` (from ``<output_dir>/last.pt`` if ``resume`` is True, from that checkpoint
+        if it is a path); ``stop_after`` ends early after that many completed epochs (a pre-emption, as in the
+        resume test). Returns a summary."""
         if self.cfg.train.threads:
             torch.set_num_threads(self.cfg.train.threads)
         if resume:
-            self._resume()
+            self._resume(None if resume is True else str(resume))
         if self.ctx.is_main:
             atomic_write_text(self.out_dir / "config.yaml", OmegaConf.to_yaml(self.cfg))
             self.logger.text("config", OmegaConf.to_yaml(self.cfg, resolve=True), self.global_step)
@@ -181,8 +182,10 @@ class Trainer:
         return {"epoch": self.epoch, "metrics": dict(self.metrics), "best": self.best,
                 "last": str(self.out_dir / "last.pt"), "localization": self.localization}
 
-    def _resume(self) -> None:
-        path = self.out_dir / "last.pt"
+    def _resume(self, given: str | None = None) -> None:
+        path = Path(given) if given else self.out_dir / "last.pt"
+        if given and not path.is_file():
+            raise FileNotFoundError(f"--resume {given}: no such checkpoint")
         if not path.is_file():
             if self.ctx.is_main:
                 tqdm.write(f"resume: no checkpoint at {path}; starting from scratch")
