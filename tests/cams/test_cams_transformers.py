@@ -119,3 +119,16 @@ def test_cams_modules_accepted_as_layers(image):
     by_module = GradCAM(model, [model.layer4[-1]])
     assert by_module.layers == ["layer4.1"]
     assert torch.equal(by_module(small, [1]).maps, GradCAM(model, "layer4.1")(small, [1]).maps)
+
+
+@pytest.mark.optional
+def test_cams_convnext_channels_last_inside_a_block_matches_pytorch_grad_cam():
+    torch.manual_seed(0)
+    model = torchvision.models.convnext_tiny(weights=None, num_classes=4).eval()
+    image = torch.randn(1, 3, 96, 96)
+    layer = model.features[7][2].block[4]  # the block's GELU between its Linears: (1, 3, 3, 3072), channels-last
+    ref = theirs(model, layer, image, 3, lambda x: x.permute(0, 3, 1, 2))
+    ours = GradCAM(model, [layer])
+    maps = ours(image, [3], upsample="cv2-bilinear").maps
+    assert list(ours.layouts.values()) == ["channels_last"]
+    assert ref.abs().max() > 0.5 and (maps - ref).abs().max() < 1e-4
