@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wsol.cli._common import new_parser, resolve_device
+from wsol.defaults import DEFAULT_DATA
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,11 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     model, cfg = load_model(args.checkpoint, map_location=args.device)
     model.to(args.device)
     data_cfg = _get(cfg, "data")
-    if args.data is None:
-        args.data = str(resolve_config_path(_get(data_cfg, "root", "data/synthetic"), args.checkpoint,
-                                            _get(cfg, "output_dir")))
+    from_config = args.data is None
+    if from_config:  # the config's root, found from here or from the run's folder
+        root = _get(data_cfg, "root")
+        args.data = str(resolve_config_path(root, args.checkpoint, _get(cfg, "output_dir"))) if root else \
+            DEFAULT_DATA
     args.protocol = args.protocol or _get(data_cfg, "protocol", "resize")
-    args.format = _get(data_cfg, "format", "auto") if args.data == _get(data_cfg, "root") else "auto"
+    args.format = _get(data_cfg, "format", "auto") if from_config or args.data == _get(data_cfg, "root") else "auto"
     args.input_size = int(_get(data_cfg, "input_size", 224))
     args.resize_size = int(_get(data_cfg, "resize_size", 256))
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
