@@ -70,6 +70,7 @@ def draw_boxes(
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 LABEL_SCALES = (0.35, 0.32, 0.29, 0.26, 0.23)  # tried in order until the caption fits its tile
 LABEL_PAD = 2
+CAPTION_LINES, CAPTION_SHARE = 2, 0.3  # a caption may wrap once and cover at most 30% of its tile
 
 
 def _text_width(text: str, scale: float) -> int:
@@ -100,17 +101,15 @@ def _wrap(text: str, scale: float, width: int) -> list[str]:
 
 def caption_layout(text: str, width: int, height: int) -> tuple[float, list[str], int]:
     """(font scale, lines, line height in px) of a caption inside a ``width`` × ``height`` px tile: the largest
-    scale of ``LABEL_SCALES`` (led by ``min(width, height) / 380`` on big tiles) at which the text fits on one line, else the text wrapped at the scale where the
-    wrapped block fits the tile height (the smallest scale when none does)."""
+    scale (``LABEL_SCALES``, led by ``min(width, height) / 380`` up to 0.45 on big tiles) at which the text wrapped
+    to the tile width takes at most ``CAPTION_LINES`` lines and ``CAPTION_SHARE`` of the tile height; else the
+    smallest scale, wrapped (every character is kept)."""
     inner = max(width - 2 * LABEL_PAD - 2, 1)
-    top = round(min(width, height) / 380, 2)  # bigger tiles (160 px thumbnails) get bigger captions
+    top = min(round(min(width, height) / 380, 2), 0.45)  # bigger tiles (160 px thumbnails) get bigger captions
     scales = ((top,) if top > LABEL_SCALES[0] else ()) + LABEL_SCALES
     for scale in scales:
-        if _text_width(text, scale) <= inner:
-            return scale, [text], _line_height(scale)
-    for scale in scales:
         lines = _wrap(text, scale, inner)
-        if len(lines) * _line_height(scale) + 2 * LABEL_PAD <= height:
+        if len(lines) <= CAPTION_LINES and len(lines) * _line_height(scale) + LABEL_PAD <= CAPTION_SHARE * height:
             return scale, lines, _line_height(scale)
     scale = LABEL_SCALES[-1]
     return scale, _wrap(text, scale, inner), _line_height(scale)
