@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wsol.cli._common import add_source_args, new_parser
+
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import torch
 
 PROG = "wsol activations"
 

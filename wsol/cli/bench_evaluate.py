@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsol.cli._common import new_parser, resolve_device
+
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import torch
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -15,9 +15,12 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsol.cli._common import new_parser
+
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import torch
 
 
 def build_parser() -> argparse.ArgumentParser:

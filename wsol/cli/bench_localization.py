@@ -19,8 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import TYPE_CHECKING
 
 from wsol.cli._common import new_parser
+
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import numpy as np
+    from wsol.evaluation.box import BoxEvaluator
 
 
 def synthetic_cams(num: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -15,10 +15,15 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wsol.cli._common import add_source_args, new_parser
 from wsol.defaults import DEFAULT_DATA
 from wsol.fileio import atomic_write_json
+
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import numpy as np
+    from wsol.viz import embeddings as emb
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

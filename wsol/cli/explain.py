@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wsol.cli._common import CAM_METHOD_NAMES, UPSAMPLE_NAMES, new_parser
 from wsol.fileio import safe_join
+
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import numpy as np
+    import torch
+    from torch import nn
 
 
 def load_classifier(args: argparse.Namespace) -> nn.Module:
