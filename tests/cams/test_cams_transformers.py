@@ -132,3 +132,10 @@ def test_cams_convnext_channels_last_inside_a_block_matches_pytorch_grad_cam():
     maps = ours(image, [3], upsample="cv2-bilinear").maps
     assert list(ours.layouts.values()) == ["channels_last"]
     assert ref.abs().max() > 0.5 and (maps - ref).abs().max() < 1e-4
+
+
+def test_cams_automatic_layer_choice_works_inside_inference_mode(vit, image):
+    with torch.inference_mode():
+        assert find_target_layer(vit, image) == VIT_LN
+        maps = EigenCAM(vit)(image).maps  # a gradient-free explainer, as an evaluation loop would run it
+    assert maps.shape == (1, 224, 224)

@@ -232,8 +232,9 @@ def find_target_layer(model: nn.Module, images: Tensor, reshape_transform: objec
             if name:
                 handles.append(module.register_forward_hook(make(name)))
         model.eval()
-        with torch.enable_grad():
-            logits = model_logits(model(images[:1].detach().clone().requires_grad_(True)))
+        # grad mode also inside a caller's no_grad / inference_mode (gradient-free explainers run there)
+        with torch.inference_mode(False), torch.enable_grad():
+            logits = model_logits(model(images[:1].clone().requires_grad_(True)))
             if not found:
                 raise ValueError("no layer of the model has a spatial output ((B, C, h, w), (B, h, w, C) or ViT "
                                  "tokens) with h*w > 1 for this input size; pass the layer explicitly or use larger "
