@@ -91,6 +91,16 @@ def test_coco_label_rule_boxes_and_masks(coco_json):
     assert batch["mask"].shape == (2, 20, 20) and batch["image_id"] == ["p.png", "q.png"]
 
 
+def test_coco_instances_kept_apart_with_crowd_as_ignore(coco_json):
+    info = load_split(coco_json, "val")
+    masks, crowd = info.load_instances(0)
+    assert len(masks) == 2 and [int(m.sum()) for m in masks] == [12, 12]  # the two cars, not their union
+    assert (masks[0][0:3, 0:4]).all() and (masks[1][5:8, 10:14]).all() and not (masks[0] & masks[1]).any()
+    union = np.logical_or.reduce(masks)
+    np.testing.assert_array_equal(union, info.load_mask(0) == 1)
+    np.testing.assert_array_equal(crowd, info.load_mask(0) == IGNORE_VALUE)
+
+
 def test_coco_json_file_root_and_errors(coco_json):
     ann = coco_json / "annotations" / "instances_val.json"
     info = load_split(ann, "val", "coco", image_root=coco_json / "val", with_masks=False)

@@ -48,3 +48,39 @@ def test_render_localization_panel():
     mask[8:20, 8:20] = 1
     panel = render_localization(img, cam, np.array([[4, 4, 20, 20]]), np.array([[8, 8, 16, 16]]), [0.25], mask)
     assert panel.shape == (32, 32, 3) and panel.any()
+
+
+@pytest.mark.parametrize("size", [(64, 64), (128, 96), (40, 200)])
+def test_long_captions_wrap_inside_their_tile_and_keep_every_character(size):
+    from wsol.viz.overlays import caption_layout, put_label
+
+    h, w = size
+    text = "c03_checkerboard_large>c07_concentric_rings_with_a_very_long_name several instances"
+    scale, lines, line_h = caption_layout(text, w, h)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # wrapped, not cut
+    tile = np.full((h, w, 3), 40, np.uint8)
+    canvas = np.zeros((h + 40, w + 40, 3), np.uint8)  # the tile in the middle of a grid
+    box = put_label(tile, text, (0, h), (255, 255, 255), anchor="bottom")
+    canvas[20:20 + h, 20:20 + w] = tile
+    drawn = np.argwhere((canvas != 0).any(2))
+    assert drawn[:, 0].min() >= 20 and drawn[:, 0].max() < 20 + h and drawn[:, 1].min() >= 20
+    assert drawn[:, 1].max() < 20 + w
+    x0, y0, x1, y1 = box
+    assert 0 <= x0 <= x1 < w and 0 <= y0 <= y1 < h
+    # the text's own pixels (dark ink on the white box) stay off the box border: no glyph is clipped
+    ink = np.argwhere((tile[y0:y1 + 1, x0:x1 + 1] < 128).all(2))
+    assert len(ink) and ink[:, 1].max() < x1 - x0 and ink[:, 0].min() > 0
+    assert len(lines) * line_h <= y1 - y0 + 1
+
+
+def test_caption_is_drawn_once_on_a_box_readable_on_red():
+    from wsol.viz.overlays import PRED_COLOR, put_label
+
+    red = np.zeros((40, 80, 3), np.uint8)
+    red[:] = (200, 0, 0)  # JET's hot end
+    x0, y0, x1, y1 = put_label(red, "0.62", (10, 5), PRED_COLOR)
+    patch = red[y0:y1 + 1, x0:x1 + 1].reshape(-1, 3).astype(int)
+    assert patch.max(0).tolist() == [255, 255, 255]  # white ink on the red box: strong luminance contrast
+    darkest = patch[patch[:, 1] <= PRED_COLOR[1]]  # the box behind the anti-aliased ink: one flat colour
+    assert len(darkest) > patch.shape[0] // 3 and set(map(tuple, darkest)) == {tuple(PRED_COLOR)}
+    assert (red[:y0] == (200, 0, 0)).all() and (red[y1 + 1:] == (200, 0, 0)).all()  # drawn once, no halo

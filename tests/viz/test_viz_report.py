@@ -194,6 +194,47 @@ def test_report_filters_run_in_headless_chromium(report_dir):
     assert f"{len(shown)} of {len(records)} images" in dom  # the script's counter
 
 
+# the report runs in an iframe of the wanted width (headless Chromium keeps windows at least 500 px wide); its
+# probe writes the measured layout onto the outer page, which --dump-dom returns
+LAYOUT_PROBE = """<script>window.addEventListener('load',function(){
+var imgs=[].slice.call(document.querySelectorAll('.card img')).map(function(i){var r=i.getBoundingClientRect();
+return [r.width,r.height,i.naturalWidth,i.naturalHeight];});
+var leg=document.querySelector('.legend li');var box=document.querySelector('.curves img').getBoundingClientRect();
+parent.document.body.setAttribute('data-probe',JSON.stringify({scroll:document.documentElement.scrollWidth,
+view:window.innerWidth,imgs:imgs,legend:leg?parseFloat(getComputedStyle(leg).fontSize):0,curve:box.width}));});
+</script></body>"""
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").is_file(),
+                    reason="Chromium is not installed (Debian: apt-get install chromium)")
+@pytest.mark.parametrize("width", [1400, 420])
+def test_report_layout_in_headless_chromium_at_desktop_and_phone_width(report_dir, tmp_path, width):
+    import re
+
+    import cv2
+
+    from wsol.viz.browser import dump_dom, screenshot
+
+    import html
+
+    page = (report_dir / "index.html").read_text(encoding="utf-8").replace("</body>", LAYOUT_PROBE)
+    probe = report_dir / f"probe_{width}.html"
+    probe.write_text(f'<!DOCTYPE html><html><body style="margin:0"><iframe width="{width}" height="1400" '
+                     f'style="border:0" srcdoc="{html.escape(page)}"></iframe></body></html>', encoding="utf-8")
+    dom = dump_dom(probe.resolve().as_uri(), width=max(width, 500) + 40)
+    m = json.loads(re.search(r'data-probe="([^"]*)"', dom).group(1).replace("&quot;", '"'))
+    assert m["view"] == width and m["scroll"] <= width  # nothing wider than the window: no sideways scrolling
+    assert len(m["imgs"]) == 9 and any(nw for _, _, nw, _ in m["imgs"])
+    for w, h, nw, nh in m["imgs"]:
+        assert 100 <= w <= 160.5 and abs(w - h) < 0.5  # never upscaled past the 160 px thumbnail, never squashed
+        assert not nw or (nw, nh) == (160, 160)
+    assert m["legend"] >= 12  # the BoxAcc legend is page text, readable at any width
+    assert m["curve"] <= min(480, width)
+    png = screenshot(report_dir / "index.html", tmp_path / f"shot_{width}.png", width=width, height=1400)
+    img = cv2.imread(str(png))
+    assert img.shape[:2] == (1400, width) and img.std() > 20
+
+
 def test_report_uses_the_quickstart_evaluation_only_when_it_is_of_this_checkpoint(viz_checkpoint, viz_data, tmp_path):
     from wsol.cli.report import main
 

@@ -1,5 +1,6 @@
-"""Class maps for any CNN: CAM, the Grad-CAM family, Score-CAM, EigenCAM, saliency, guided backprop,
-SmoothGrad and occlusion — batched, hook-safe, and usable as map sources for evaluation and export.
+"""Class maps for CNNs and transformers: CAM, the Grad-CAM family, Score-CAM, EigenCAM, saliency, guided backprop,
+SmoothGrad and occlusion — ViT tokens and Swin channels-last blocks read as grids (``wsol.cams.layout``), batched,
+hook-safe, and usable as map sources for evaluation and export.
 
     from wsol.cams import GradCAM
     maps = GradCAM(model, "layer4")(images, targets=labels).maps      # (B, H, W) in [0, 1]
@@ -12,6 +13,7 @@ from wsol.cams.activation import CAM, EigenCAM
 from wsol.cams.base import CAM_METHODS, Explainer, Explanation, build_explainer
 from wsol.cams.gradcam import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
 from wsol.cams.hooks import LayerCapture, find_target_layer, spatial_layers
+from wsol.cams.layout import LAYOUTS, detect_layout, token_grid
 from wsol.cams.localizer import ExplainerLocalizer, build_localizer
 from wsol.cams.occlusion import Occlusion
 from wsol.cams.postprocess import UPSAMPLE_MODES
@@ -20,8 +22,8 @@ from wsol.cams.scorecam import ScoreCAM
 from wsol.cams.targets import ClassTarget, SoftmaxTarget, TopK
 
 __all__ = [
-    "CAM", "CAM_METHODS", "ClassTarget", "EigenCAM", "Explainer", "Explanation", "ExplainerLocalizer",
+    "CAM", "CAM_METHODS", "LAYOUTS", "ClassTarget", "EigenCAM", "Explainer", "Explanation", "ExplainerLocalizer",
     "GradCAM", "GradCAMPlusPlus", "GuidedBackprop", "HiResCAM", "LayerCAM", "LayerCapture", "Occlusion",
     "Saliency", "ScoreCAM", "SmoothGrad", "SoftmaxTarget", "TopK", "UPSAMPLE_MODES", "XGradCAM",
-    "build_explainer", "build_localizer", "find_target_layer", "spatial_layers",
+    "build_explainer", "build_localizer", "detect_layout", "find_target_layer", "spatial_layers", "token_grid",
 ]

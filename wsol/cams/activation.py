@@ -76,6 +76,7 @@ class CAM(Explainer):
     def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
                  differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
         acts, logits = forward_with_activations(self.model, names, images, "full" if differentiable else "none")
+        acts = self.to_grids(names, acts, (images.shape[-2], images.shape[-1]))[0]
         target, two_d = resolve_target(targets, logits)
         if not isinstance(target, ClassTarget):
             raise ValueError("CAM needs class indices as targets (it reads the classifier weights of a class)")
@@ -107,6 +108,7 @@ class EigenCAM(Explainer):
     def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
                  differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
         acts, logits = forward_with_activations(self.model, names, images, "full" if differentiable else "none")
+        acts = self.to_grids(names, acts, (images.shape[-2], images.shape[-1]))[0]
         target, two_d = resolve_target(targets, logits)
         k = target.classes.shape[1]
         maps = []

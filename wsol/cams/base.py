@@ -14,7 +14,8 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from wsol.cams.hooks import check_grad_mode, find_target_layer, model_mode, resolve_layers
+from wsol.cams.hooks import check_grad_mode, find_target_layer, layer_names, model_mode
+from wsol.cams.layout import ReshapeTransform, prefix_of, resolve_layout, to_grid
 from wsol.cams.postprocess import finalize, output_size
 from wsol.cams.targets import Target, TargetSpec
 from wsol.registry import Registry
@@ -35,8 +36,10 @@ class Explainer(ABC):
 
     Args:
         model: any module whose output is (B, C) logits, a ``WSOLOutput`` or a tuple starting with logits.
-        layers: target layer name(s) from ``model.named_modules()``; ``None`` → the last module with a spatial
-            output, found by a dry forward on the first call. Ignored by input-space methods.
+        layers: target layer name(s) from ``model.named_modules()`` or the modules themselves
+            (``[model.layer4[-1]]``); ``None`` → the last module with a spatial output that the logits depend on,
+            found by a dry forward and backward on the first call (``find_target_layer``). Ignored by input-space
+            methods.
         fuse: ``"mean"`` or ``"max"`` over several layers' maps.
         model_mode: ``"auto"`` (eval during the call, flags restored; the model's own mode in differentiable
             calls), ``"eval"`` or ``"keep"``.
@@ -46,18 +49,18 @@ class Explainer(ABC):
     uses_gradients: bool = True
     supports_differentiable: bool = True
 
-    def __init__(self, model: nn.Module, layers: str | Sequence[str] | None = None, *, fuse: str = "mean",
-                 model_mode: str = "auto") -> None:
+    def __init__(self, model: nn.Module, layers: str | nn.Module | Sequence[str | nn.Module] | None = None, *,
+                 fuse: str = "mean", model_mode: str = "auto", reshape_transform: ReshapeTransform = None) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.layers = [layers] if isinstance(layers, str) else (list(layers) if layers is not None else None)
-        if self.layers is not None:
-            if not self.layers:
-                raise ValueError("layers must name at least one layer (or be None for automatic choice)")
-            resolve_layers(model, self.layers)  # fail early on unknown names
+        self.layers = layer_names(model, layers) if layers is not None else None
+        if self.layers is not None and not self.layers:
+            raise ValueError("layers must name at least one layer (or be None for automatic choice)")
         self.fuse = fuse
         self.model_mode = model_mode
+        self.reshape_transform = reshape_transform
+        self.layouts: dict[str, ReshapeTransform] = {}  # layer name → layout used in the last call
 
     def __enter__(self) -> "Explainer":
         return self
@@ -71,8 +74,31 @@ class Explainer(ABC):
     def target_layers(self, images: Tensor) -> list[str]:
         """The layer names used for these images (the automatic choice is made once and remembered)."""
         if self.layers is None:
-            self.layers = [find_target_layer(self.model, images)]
+            self.layers = [find_target_layer(self.model, images, self.reshape_transform)]
         return self.layers
+
+    def to_grids(self, names: list[str], acts: list[Tensor], size: tuple[int, int],
+                 grads: list[list[Tensor]] | None = None) -> tuple[list[Tensor], list[list[Tensor]] | None]:
+        """Layer outputs (and their gradients, per target column) as (B, C, h, w) grids in each layer's layout.
+
+        A token layer whose grid gets no gradient while its prefix tokens do (a ViT's last block, read by the
+        head through the class token only) is an error: its maps would be blank.
+        """
+        for name, a in zip(names, acts):
+            self.layouts[name] = resolve_layout(a, self.reshape_transform, size, name)
+        grids = [to_grid(a, self.layouts[n], size) for n, a in zip(names, acts)]
+        if grads is None:
+            return grids, None
+        out = []
+        for per_layer in grads:
+            out.append([to_grid(g, self.layouts[n], size) for n, g in zip(names, per_layer)])
+            for n, g, grid in zip(names, per_layer, out[-1]):
+                prefix = prefix_of(g, self.layouts[n], size)
+                if prefix is not None and not grid.detach().any() and prefix.detach().any():
+                    raise ValueError(f"layer {n!r}: the logits depend on its prefix (class) tokens only, so every "
+                                     "map would be blank; pick a layer before the last token mixing, e.g. the "
+                                     "last block's first LayerNorm (ViT: encoder.layers[-1].ln_1)")
+        return grids, out
 
     def __call__(self, images: Tensor, targets: TargetSpec = None, *, normalize: bool = True,
                  size: str | tuple[int, int] = "input", upsample: str = "bilinear",

@@ -19,9 +19,10 @@ from wsol.cams.targets import Target, TargetSpec, resolve_target, target_scores
 
 def forward_with_activations(model: torch.nn.Module, names: list[str], images: Tensor, grad: str
                              ) -> tuple[list[Tensor], Tensor]:
-    """One forward capturing the layers' outputs: ``grad`` is ``"none"``, ``"head"`` (graph from the first
-    target layer on; the fast path) or ``"full"`` (the model's whole graph, for differentiable maps)."""
-    with LayerCapture(model, names, detach_trunk=grad == "head") as capture:
+    """One forward capturing the layers' raw outputs (any layout, see ``Explainer.to_grids``): ``grad`` is
+    ``"none"``, ``"head"`` (graph from the first target layer on; the fast path) or ``"full"`` (the model's whole
+    graph, for differentiable maps)."""
+    with LayerCapture(model, names, detach_trunk=grad == "head", spatial=False) as capture:
         with torch.set_grad_enabled(grad == "full"):
             output = model(images)
         acts = capture.activations()
@@ -55,6 +56,7 @@ class GradientCAM(Explainer):
     def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
                  differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
         acts, grads, logits, target, two_d = activation_gradients(self.model, names, images, targets, differentiable)
+        acts, grads = self.to_grids(names, acts, (images.shape[-2], images.shape[-1]), grads)
         maps = [torch.stack([self.combine(a, g[i]) for g in grads], 1) for i, a in enumerate(acts)]
         return maps, logits, target, two_d
 

@@ -73,22 +73,28 @@ class LayerCapture:
     from the target layer to the output — a Grad-CAM then costs one forward plus a backward through the head,
     with no parameter gradients at all. Without it the layer output is kept in the model's graph
     (differentiable maps whose gradients reach every parameter).
+
+    With ``spatial=True`` (default) an output must be (B, C, h, w); ``spatial=False`` also takes the 3-D token
+    and channels-last outputs of transformers, which the explainers read through ``wsol.cams.layout``.
     """
 
-    def __init__(self, model: nn.Module, names: Sequence[str], detach_trunk: bool = False) -> None:
+    def __init__(self, model: nn.Module, names: Sequence[str], detach_trunk: bool = False,
+                 spatial: bool = True) -> None:
         self.model = model
         self.names = list(names)
         self.modules = resolve_layers(model, self.names)
         self.detach_trunk = detach_trunk
+        self.spatial = spatial
         self.outputs: dict[str, Tensor] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def _hook(self, name: str) -> Callable:
         def hook(module: nn.Module, args: object, output: object) -> Tensor:
-            if not isinstance(output, Tensor) or output.dim() != 4:
+            if not isinstance(output, Tensor) or output.dim() not in ((4,) if self.spatial else (3, 4)):
                 shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
                 raise ValueError(f"layer {name!r} has no spatial output: got {shape}, expected a (B, C, h, w) "
-                                 "tensor; pick a convolutional layer or block")
+                                 "tensor (or, for explainers, (B, tokens, D) / (B, h, w, C)); pick a convolutional layer "
+                                 "or block")
             if name in self.outputs:
                 raise ValueError(f"layer {name!r} runs more than once per forward (a shared module); pick a layer "
                                  "that runs once, e.g. the block that contains it")
@@ -171,10 +177,75 @@ def spatial_layers(model: nn.Module, images: Tensor) -> list[tuple[str, tuple[in
     return found
 
 
-def find_target_layer(model: nn.Module, images: Tensor) -> str:
-    """The last module (in execution order) whose output is 4-D with more than one spatial position."""
-    found = [(n, s) for n, s in spatial_layers(model, images) if s[2] * s[3] > 1]
-    if not found:
-        raise ValueError("no layer of the model has a spatial (B, C, h, w) output with h*w > 1 for this input size; "
-                         "pass the layer name explicitly or use larger images")
+def layer_names(model: nn.Module, layers: str | nn.Module | Sequence[str | nn.Module]) -> list[str]:
+    """Dotted names for layers given as names or as module objects (``[model.layer4[-1]]``, grad-cam's idiom)."""
+    items = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
+    names_of = {id(m): n for n, m in model.named_modules() if n}
+    names = []
+    for item in items:
+        if isinstance(item, nn.Module):
+            if id(item) not in names_of:
+                raise ValueError(f"layer {type(item).__name__} is not a submodule of the model (the model itself "
+                                 "cannot be a target layer)")
+            names.append(names_of[id(item)])
+        elif isinstance(item, str):
+            names.append(item)
+        else:
+            raise TypeError(f"a layer must be a name or an nn.Module, got {type(item).__name__}")
+    resolve_layers(model, names)  # fail early on unknown names
+    return names
+
+
+def find_target_layer(model: nn.Module, images: Tensor, reshape_transform: object = None) -> str:
+    """The last module (in execution order) whose output reads as a spatial grid with h*w > 1 and whose grid
+    positions the logits depend on.
+
+    One forward and backward of the first image (eval mode, flags restored, no parameter ``.grad``) finds, for
+    every candidate output, whether ``∂ Σ logits / ∂ grid`` is non-zero. That skips a ViT's patch embedding
+    ``conv_proj`` (later layers exist) and its last encoder outputs, which reach the head through the class token
+    only, and lands on the last block's ``ln_1``, as pytorch-grad-cam advises. When no gradient is non-zero
+    (a zero-initialised head) the last candidate is used.
+    """
+    from wsol.cams.layout import detect_layout, to_grid
+
+    size = (images.shape[-2], images.shape[-1])
+    found: list[tuple[str, Tensor, object]] = []
+    handles = []
+
+    def make(name: str) -> Callable:
+        def hook(module: nn.Module, args: object, output: object) -> None:
+            if not isinstance(output, Tensor) or output.dim() not in (3, 4) or not output.requires_grad:
+                return
+            try:
+                layout = reshape_transform or detect_layout(tuple(output.shape), size)
+                grid_shape = to_grid(output.detach(), layout, size).shape
+            except ValueError:
+                return
+            if grid_shape[2] * grid_shape[3] > 1:
+                found.append((name, output, layout))
+
+        return hook
+
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        for name, module in model.named_modules():
+            if name:
+                handles.append(module.register_forward_hook(make(name)))
+        model.eval()
+        # grad mode also inside a caller's no_grad / inference_mode (gradient-free explainers run there)
+        with torch.inference_mode(False), torch.enable_grad():
+            logits = model_logits(model(images[:1].clone().requires_grad_(True)))
+            if not found:
+                raise ValueError("no layer of the model has a spatial output ((B, C, h, w), (B, h, w, C) or ViT "
+                                 "tokens) with h*w > 1 for this input size; pass the layer explicitly or use larger "
+                                 "images")
+            grads = torch.autograd.grad(logits.sum(), [t for _, t, _ in found], allow_unused=True)
+    finally:
+        for h in handles:
+            h.remove()
+        for module, flag in flags:
+            module.training = flag
+    for (name, _, layout), grad in reversed(list(zip(found, grads))):
+        if grad is not None and to_grid(grad, layout, size).abs().amax() > 0:
+            return name
     return found[-1][0]

@@ -74,6 +74,7 @@ class ScoreCAM(Explainer):
     def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
                  differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
         acts, logits = forward_with_activations(self.model, names, images, "none")
+        acts = self.to_grids(names, acts, (images.shape[-2], images.shape[-1]))[0]
         target, two_d = resolve_target(targets, logits)
         maps = []
         for a in acts:

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from wsol.cli._common import add_source_args, new_parser
 
-from wsol.viz.source import add_source_args, open_source
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import torch
 
 PROG = "wsol activations"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0])
+    p = new_parser(PROG, __doc__.split("\n", 1)[0])
     add_source_args(p)
     p.add_argument("--layer", default="backbone",
                    help="module name from model.named_modules() (default: %(default)s, the feature trunk output; "
@@ -67,12 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     from wsol.viz.overlays import save_png
 
     try:
+        from wsol.viz.source import open_source
+
         src = open_source(args.checkpoint, args.data, args.split, args.device)
         n = len(src.dataset)
         bad = [i for i in args.image_index if not 0 <= i < n]
         if bad:
             raise ValueError(f"--image-index {bad} outside the {args.split} split (0..{n - 1})")
         items = [src.dataset[i] for i in args.image_index]
+        import torch
+
         images = torch.stack([it["image"] for it in items])
         if args.list_layers:
             print("\n".join(list_layers(src.model, images[0])))

@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from wsol.cli._common import new_parser, resolve_device
+
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import torch
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="wsol bench-evaluate", description=__doc__.split("\n", 1)[0])
+    p = new_parser("wsol bench-evaluate", __doc__.split("\n", 1)[0])
     p.add_argument("--config", required=True, help="training config whose model is measured (random weights)")
     p.add_argument("overrides", nargs="*", help="dotlist overrides (model, data.input_size, ...)")
     p.add_argument("--num-classes", type=int, default=1000)
     p.add_argument("--images", type=int, default=1024, help="images per timed run")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--cam-curve-interval", type=float, default=0.001, help="0.001 = 1,000 thresholds")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda | cuda:N")
     p.add_argument("--amp", action="store_true", help="bf16 autocast for the model (CUDA)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
@@ -38,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def make_batches(num_images: int, batch_size: int, input_size: int, num_classes: int,
                  seed: int = 0) -> list[dict[str, Any]]:
     """Collated batches in the loader's layout: random images, labels and one GT box per 224 x 224 image."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     batches = []
     for lo in range(0, num_images, batch_size):
@@ -55,18 +60,22 @@ def make_batches(num_images: int, batch_size: int, input_size: int, num_classes:
 
 
 def _sync(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-@torch.no_grad()
 def model_throughput(model: torch.nn.Module, batches: list[dict[str, Any]], device: torch.device,
                      amp: bool) -> float:
     """Images/s of ``model.localize`` alone, inputs already on the device (after one warm-up batch)."""
+    import torch
+
     on_device = [(b["image"].to(device), b["label"].to(device)) for b in batches]
     if device.type == "cuda":
         on_device = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in on_device]
 
+    @torch.no_grad()
     def run(items: list) -> None:
         for images, labels in items:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -82,6 +91,8 @@ def model_throughput(model: torch.nn.Module, batches: list[dict[str, Any]], devi
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    import torch
+
     from wsol.config import load_config
     from wsol.evaluation import evaluate_model
     from wsol.fileio import atomic_write_json
@@ -91,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config, [*args.overrides, "model.pretrained=false"])
-    device = torch.device(args.device)
+    device = torch.device(resolve_device(args.device))
     model = build_model(cfg.model, args.num_classes).to(device).eval()
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)

@@ -14,10 +14,9 @@ import time
 import types
 from typing import Callable
 
-import torch
-
-from wsol.cams import CAM_METHODS
+from wsol.cli._common import new_parser
 from wsol.fileio import atomic_write_json
+
 
 THEIRS = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "scorecam": "ScoreCAM", "xgradcam": "XGradCAM",
           "layercam": "LayerCAM", "hirescam": "HiResCAM", "eigencam": "EigenCAM"}
@@ -45,6 +44,7 @@ def theirs_module() -> object | None:
     try:
         import pytorch_grad_cam
         import pytorch_grad_cam.score_cam as score_cam
+
     except ImportError:
         return None
     score_cam.tqdm = types.SimpleNamespace(tqdm=lambda iterable, **kwargs: iterable)
@@ -54,6 +54,8 @@ def theirs_module() -> object | None:
 def bench_setting(arch: str, batch: int, size: int, methods: list[str], repeat: int, device: str,
                   layer: str) -> list[dict]:
     """Rows of {setting, method, impl, seconds, ratio_to_forward, max_abs_diff} for one model / batch."""
+    import torch
+    from wsol.cams import CAM_METHODS
     import torchvision
 
     torch.manual_seed(0)
@@ -127,7 +129,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wsol bench-explainers", description=__doc__.split("\n", 1)[0])
+    parser = new_parser("wsol bench-explainers", __doc__.split("\n", 1)[0])
     parser.add_argument("--model", default="resnet50", help="torchvision architecture for the gradient CAMs")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
@@ -142,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", help="also write the rows as JSON to this path")
     args = parser.parse_args(argv)
+    import torch
+    from wsol.cams import CAM_METHODS
+
     if args.repeat < 1 or args.batch < 1:
         parser.error("--repeat and --batch must be >= 1")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

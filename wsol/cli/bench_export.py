@@ -15,14 +15,16 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
+from wsol.cli._common import new_parser
+
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import torch
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wsol bench-export", description=__doc__.split("\n")[0])
+    p = new_parser("wsol bench-export", __doc__.split("\n")[0])
     p.add_argument("--checkpoint", default=None, help="trained checkpoint (default: random weights from --method)")
     p.add_argument("--method", default="acol")
     p.add_argument("--backbone", default="tiny")
@@ -42,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model(args: argparse.Namespace, device: str):
+    import torch
+
     if args.checkpoint:
         from wsol.engine.checkpoint import load_model
 
@@ -58,6 +62,7 @@ def _model(args: argparse.Namespace, device: str):
 
 
 def _write_images(folder: Path, count: int, size: tuple[int, int]) -> None:
+    import numpy as np
     import cv2
 
     rng = np.random.default_rng(0)
@@ -70,12 +75,16 @@ def _write_images(folder: Path, count: int, size: tuple[int, int]) -> None:
 
 
 def _sync(device: str) -> None:
+    import torch
+
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
 def bare_forward(model: torch.nn.Module, batches: list[torch.Tensor], device: str) -> float:
     """Images/s of ``model(images)`` under no_grad on batches already on the device (after one warm-up)."""
+    import torch
+
     with torch.no_grad():
         model(batches[0])
         _sync(device)
@@ -87,6 +96,7 @@ def bare_forward(model: torch.nn.Module, batches: list[torch.Tensor], device: st
 
 
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
     from wsol.data import ImageFolderDataset, build_transform
     from wsol.export.merge import merge_export
     from wsol.export.pipeline import run_export
@@ -125,6 +135,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import torch
+
     if args.threads:
         torch.set_num_threads(args.threads)
     result = run_bench(args)

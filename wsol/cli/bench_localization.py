@@ -19,22 +19,23 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-from tqdm import tqdm
+from wsol.cli._common import new_parser
 
-from wsol.evaluation.box import BoxEvaluator
-from wsol.evaluation.base import EvalBatch
-from wsol.localization.maps import EVAL_SIZE, normalize_maps, quantize_maps, threshold_list, upsample_maps
-from wsol.localization.reference import (reference_threshold_ious, wsolevaluation_as_written_ious,
-                                        wsolevaluation_ious)
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import numpy as np
+    from wsol.evaluation.box import BoxEvaluator
 
 
 def synthetic_cams(num: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
     """Normalised (num, 224, 224) float64 maps from random 14x14 / 28x28 ReLU blobs, and one GT box each.
 
     float64 like wsolevaluation's score maps (its ``t2n`` casts the CAMs to ``np.float`` before the cv2 resize)."""
+    import numpy as np
+    import torch
+    from wsol.localization.maps import EVAL_SIZE, normalize_maps, upsample_maps
+
     rng = np.random.default_rng(seed)
     maps = np.empty((num, EVAL_SIZE, EVAL_SIZE))
     gts = []
@@ -68,6 +69,11 @@ def _timed(fn):
 def _reference(maps, gts, thresholds, kind: str) -> tuple[float, float, np.ndarray]:
     """(wall s, CPU s, IoUs) of one reference; ``kind`` in v1, v2 (wsolevaluation runs), v1 as written, v2 as
     written (the same runs with wsolevaluation's per-threshold overheads), combined."""
+    import numpy as np
+    from tqdm import tqdm
+    from wsol.localization.reference import reference_threshold_ious, wsolevaluation_as_written_ious
+    from wsol.localization.reference import wsolevaluation_ious
+
     def run():
         items = tqdm(list(zip(maps, gts)), desc=f"reference {kind}", leave=False)
         if kind == "combined":
@@ -79,6 +85,11 @@ def _reference(maps, gts, thresholds, kind: str) -> tuple[float, float, np.ndarr
 
 def _fast(maps, gts, thresholds, threads: int, multi: bool, batch: int = 256) -> tuple[float, float, BoxEvaluator]:
     """(wall s, CPU s, evaluator) of the component-tree path through the real BoxEvaluator."""
+    import numpy as np
+    from wsol.evaluation.base import EvalBatch
+    from wsol.evaluation.box import BoxEvaluator
+    from wsol.localization.maps import quantize_maps
+
     def run():
         ev = BoxEvaluator(thresholds, (30, 50, 70), multi, num_threads=threads)
         for lo in range(0, len(maps), batch):
@@ -90,11 +101,15 @@ def _fast(maps, gts, thresholds, threads: int, multi: bool, batch: int = 256) ->
 
 
 def _same(counts: np.ndarray, ious: np.ndarray, deltas) -> bool:
+    import numpy as np
+
     return all(np.array_equal(counts[k], (ious >= d / 100).sum(0)) for k, d in enumerate(deltas))
 
 
 def _measure(maps, gts, thresholds, n_ref: int, threads: int) -> dict:
     """Every timing of one threshold list; reference times are extrapolated to all maps."""
+    import numpy as np
+
     scale = len(maps) / n_ref
     kinds = ("v1", "v2", "v1 as written", "v2 as written", "combined")
     r = {k: _reference(maps[:n_ref], gts[:n_ref], thresholds, k) for k in kinds}
@@ -151,13 +166,16 @@ def _report(rows, num_maps: int, n_ref: int, threads: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="wsol bench-localization", description=__doc__.split("\n")[0])
+    p = new_parser("wsol bench-localization", __doc__.split("\n")[0])
     p.add_argument("--num-maps", type=int, default=2000)
     p.add_argument("--intervals", type=float, nargs="+", default=[0.01, 0.001])
     p.add_argument("--reference-maps", type=int, default=None, help="time the reference on this many maps only")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    import torch
+    from wsol.localization.maps import threshold_list
+
     torch.set_num_threads(1)
     maps, gts = synthetic_cams(args.num_maps, args.seed)
     n_ref = min(args.reference_maps or args.num_maps, args.num_maps)

@@ -16,11 +16,13 @@ import itertools
 import time
 from typing import Any, Iterator
 
+from wsol.cli._common import new_parser
+
 MODES = {"fp32": ("fp32", "false"), "bf16_cl": ("bf16", "true")}  # name → (train.amp, train.channels_last)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="wsol bench-train", description=__doc__.split("\n", 1)[0])
+    p = new_parser("wsol bench-train", __doc__.split("\n", 1)[0])
     p.add_argument("--config", required=True)
     p.add_argument("overrides", nargs="*", help="dotlist overrides (batch size, workers, model, ...)")
     p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")

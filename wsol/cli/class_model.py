@@ -16,20 +16,14 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
-
-from wsol.cams.hooks import model_logits
+from wsol.cli._common import add_source_args, new_parser
 from wsol.fileio import atomic_write_json, safe_join
-from wsol.viz.class_model import class_model_images, render_class_models, score_plot_png
-from wsol.viz.embeddings import png_to_array
-from wsol.viz.overlays import denormalize_image, save_png
-from wsol.viz.source import add_source_args, open_source
 
 MAX_CLASSES = 20
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="wsol class-model", description=__doc__.split("\n", 1)[0])
+    p = new_parser("wsol class-model", __doc__.split("\n", 1)[0])
     add_source_args(p, split="val")
     p.add_argument("--classes", nargs="+", default=None,
                    help=f"class indices or names (default: all, at most the first {MAX_CLASSES})")
@@ -75,6 +69,13 @@ def resolve_classes(tokens: list[str] | None, names: list[str], num_classes: int
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    import torch
+    from wsol.cams.hooks import model_logits
+    from wsol.viz.class_model import class_model_images, render_class_models, score_plot_png
+    from wsol.viz.embeddings import png_to_array
+    from wsol.viz.overlays import denormalize_image, save_png
+    from wsol.viz.source import open_source
+
     t0 = time.perf_counter()
     src = open_source(args.checkpoint, args.data, args.split, args.device)
     num_classes = int(getattr(src.model, "num_classes", src.info.num_classes))

@@ -17,8 +17,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from wsol.cli._common import new_parser
 from wsol.fileio import atomic_write_json, atomic_write_text
-from wsol.localization.maps import EVAL_SIZE
+
 
 COLUMNS = [  # (header, result key)
     ("top-1 cls", "top1_cls"), ("GT-known loc (oracle)", "oracle/maxboxacc"),
@@ -29,7 +30,7 @@ METHODS = ["cam", "acol", "has", "adl", "ggam", "spg", "bas", "cutmix"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="wsol compare-methods", description=__doc__.split("\n", 1)[0])
+    p = new_parser("wsol compare-methods", __doc__.split("\n", 1)[0])
     p.add_argument("--methods", nargs="+", default=METHODS, help="<config-dir>/<method>.yaml for each")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--config-dir", default="configs/synthetic", help="holds <method>.yaml")
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_one(config: Path, overrides: list[str], split: str, progress: bool) -> dict[str, Any]:
     """Train one configuration, then evaluate its last checkpoint on ``split`` at the val threshold; a run
     whose ``result.json`` was written for the same config is read back instead."""
+    from wsol.localization.maps import EVAL_SIZE
     import torch
 
     from wsol.config import load_config

@@ -15,18 +15,19 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from wsol.cams.hooks import resolve_layers
+from wsol.cli._common import add_source_args, new_parser
+from wsol.defaults import DEFAULT_DATA
 from wsol.fileio import atomic_write_json
-from wsol.viz import embeddings as emb
-from wsol.viz.overlays import save_png
-from wsol.viz.source import DEFAULT_DATA, add_source_args, open_source
+
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import numpy as np
+    from wsol.viz import embeddings as emb
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="wsol embeddings", description=__doc__.split("\n", 1)[0])
+    p = new_parser("wsol embeddings", __doc__.split("\n", 1)[0])
     add_source_args(p, split="test")
     p.add_argument("--gallery-split", default="train", help="split searched for neighbours (default: %(default)s)")
     p.add_argument("--layer", default="backbone", help="layer whose pooled output is the embedding "
@@ -56,7 +57,10 @@ def _gallery(src, args: argparse.Namespace):
 
     if args.gallery_split == args.split:
         return src.dataset
-    root = Path(args.data if args.data is not None else (src.config.data.get("root") or DEFAULT_DATA))
+    from wsol.config.paths import resolve_config_path
+
+    root = Path(args.data) if args.data is not None else resolve_config_path(
+        src.config.data.get("root") or DEFAULT_DATA, src.checkpoint, src.config.get("output_dir"))
     return WSOLDataset(load_split(root, args.gallery_split), src.dataset.transform)
 
 
@@ -66,6 +70,8 @@ def _class_names(info) -> list[str]:
 
 
 def _tensorboard(args, grid, pngs: dict[str, bytes], query: emb.Embeddings, dataset, names, idx) -> None:
+    import numpy as np
+    from wsol.viz import embeddings as emb
     import cv2
     import torch
     from torch.utils.tensorboard import SummaryWriter
@@ -85,6 +91,9 @@ def _tensorboard(args, grid, pngs: dict[str, bytes], query: emb.Embeddings, data
 def _plots(args: argparse.Namespace, query: emb.Embeddings, names: list[str],
            out: Path) -> tuple[dict[str, bytes], np.ndarray, list[float]]:
     """PCA (and t-SNE) scatter plots of at most ``--max-points`` query embeddings; (PNG bytes, indices, ratios)."""
+    import numpy as np
+    from wsol.viz import embeddings as emb
+
     idx = emb.subsample(len(query.labels), args.max_points, args.seed)
     points, labels = np.asarray(query.features[idx]), query.labels[idx]
     what = f"{args.layer} features ({args.split}, {len(idx)} images)"
@@ -102,6 +111,8 @@ def _retrieval_summary(query: emb.Embeddings, gallery: emb.Embeddings, nbr_label
                        names: list[str], same: bool) -> dict:
     """precision@k over all queries, per query class, and its chance level: the expected share of same-class
     images among random gallery picks (the query itself left out when the gallery is the query split)."""
+    import numpy as np
+
     hits = nbr_labels == query.labels[:, None]
     counts = np.bincount(gallery.labels, minlength=len(names)).astype(np.float64)
     share = (counts - same) / max(1, len(gallery.labels) - same)
@@ -111,6 +122,11 @@ def _retrieval_summary(query: emb.Embeddings, gallery: emb.Embeddings, nbr_label
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from wsol.cams.hooks import resolve_layers
+    from wsol.viz import embeddings as emb
+    from wsol.viz.overlays import save_png
+    from wsol.viz.source import open_source
+
     t0 = time.perf_counter()
     src = open_source(args.checkpoint, args.data, args.split, args.device)
     out = args.out if args.out is not None else src.checkpoint.resolve().parent.parent / f"embeddings_{args.split}"

@@ -3,19 +3,26 @@
 Example: ``wsol evaluate --checkpoint runs/acol/last.pt --data data/synthetic --split test
 --fixed-threshold-from val``: the CAM threshold is chosen on val (oracle there) and applied to test (fixed/*),
 next to test's own oracle figures. Prints a table; writes JSON + PNG plots next to the checkpoint.
+``--json`` prints the results as JSON on stdout instead (one object; keyed by map source when several), the
+tables then go to stderr. A relative ``data.root`` of the checkpoint's config is found from the current folder
+or from the run's own folder (``wsol.config.paths``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
-import torch
+from wsol.cli._common import new_parser, resolve_device
+from wsol.defaults import DEFAULT_DATA
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wsol evaluate", description=__doc__.split("\n")[0])
+    p = new_parser("wsol evaluate", __doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", default=None, help="dataset root (default: the checkpoint config's data.root)")
     p.add_argument("--split", default="test")
@@ -28,8 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="eval transform and GT-box rule (default: the checkpoint config's data.protocol)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--out", default=None, help="output folder (default: <checkpoint dir>/eval_<split>)")
+    p.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda | cuda:N")
+    p.add_argument("--out", "--output-dir", dest="out", default=None,
+                   help="output folder (default: <checkpoint dir>/eval_<split>)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (tables to stderr)")
+    p.add_argument("--print-config", action="store_true", help="print the checkpoint's resolved config and exit")
     p.add_argument("--cam-method", nargs="+", default=["native"],
                    help="map source(s): 'native' (the model's own class maps) and/or explainer names "
                         "(gradcam, gradcam++, layercam, scorecam, ...; see wsol.cams.CAM_METHODS); several → "
@@ -139,21 +149,44 @@ def _evaluate_source(args: argparse.Namespace, base_model: Any, method: str) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.print_config:
+        return _print_config(args.checkpoint)
+    from wsol.config.paths import resolve_config_path
     from wsol.engine.checkpoint import load_model
 
-    args = build_parser().parse_args(argv)
+    args.device = resolve_device(args.device)
     model, cfg = load_model(args.checkpoint, map_location=args.device)
     model.to(args.device)
     data_cfg = _get(cfg, "data")
-    args.data = args.data or _get(data_cfg, "root", "data/synthetic")
+    from_config = args.data is None
+    if from_config:  # the config's root, found from here or from the run's folder
+        root = _get(data_cfg, "root")
+        args.data = str(resolve_config_path(root, args.checkpoint, _get(cfg, "output_dir"))) if root else \
+            DEFAULT_DATA
     args.protocol = args.protocol or _get(data_cfg, "protocol", "resize")
-    args.format = _get(data_cfg, "format", "auto") if args.data == _get(data_cfg, "root") else "auto"
+    args.format = _get(data_cfg, "format", "auto") if from_config or args.data == _get(data_cfg, "root") else "auto"
     args.input_size = int(_get(data_cfg, "input_size", 224))
     args.resize_size = int(_get(data_cfg, "resize_size", 256))
-    results = {method: _evaluate_source(args, model, method) for method in args.cam_method}
-    if len(results) > 1:
-        print(f"\nMap sources on {args.split} (threshold chosen on {args.fixed_threshold_from or 'the split itself'}):")
-        print(comparison_table(results))
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        results = {method: _evaluate_source(args, model, method) for method in args.cam_method}
+        if len(results) > 1:
+            print(f"\nMap sources on {args.split} (threshold chosen on "
+                  f"{args.fixed_threshold_from or 'the split itself'}):")
+            print(comparison_table(results))
+    if args.json:
+        plain = {m: {k: v for k, v in r.items() if k != "curves"} for m, r in results.items()}
+        print(json.dumps(plain[args.cam_method[0]] if len(plain) == 1 else plain, indent=2, sort_keys=True))
+    return 0
+
+
+def _print_config(checkpoint: str) -> int:
+    """The config stored in the checkpoint, as YAML (what ``wsol train`` resolved)."""
+    from omegaconf import OmegaConf
+
+    from wsol.engine.checkpoint import load_checkpoint
+
+    print(OmegaConf.to_yaml(OmegaConf.create(load_checkpoint(checkpoint, "cpu")["config"])), end="")
     return 0
 
 

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
-import torch
-from torch import nn
-
-from wsol.cams import CAM_METHODS, UPSAMPLE_MODES
+from wsol.cli._common import CAM_METHOD_NAMES, UPSAMPLE_NAMES, new_parser
 from wsol.fileio import safe_join
-from wsol.viz.overlays import IMAGENET_MEAN, IMAGENET_STD, heatmap_overlay, save_png
+
+if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
+    import numpy as np
+    import torch
+    from torch import nn
 
 
 def load_classifier(args: argparse.Namespace) -> nn.Module:
     """A WSOL checkpoint (``--checkpoint``) or a torchvision architecture (``--torchvision-model``)."""
+    import torch
+
     if args.checkpoint:
         from wsol.engine.checkpoint import load_model
 
@@ -46,6 +48,10 @@ def load_classifier(args: argparse.Namespace) -> nn.Module:
 
 def load_batch(paths: list[Path], size: int) -> tuple[torch.Tensor, list[np.ndarray]]:
     """(B, 3, size, size) normalised tensor and the resized uint8 RGB images."""
+    import cv2
+    import numpy as np
+    import torch
+    from wsol.viz.overlays import IMAGENET_MEAN, IMAGENET_STD
     from wsol.data.imageio import read_image
 
     resized = [cv2.resize(read_image(p), (size, size), interpolation=cv2.INTER_LINEAR) for p in paths]
@@ -55,33 +61,38 @@ def load_batch(paths: list[Path], size: int) -> tuple[torch.Tensor, list[np.ndar
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wsol explain", description=__doc__.split("\n", 1)[0])
+    parser = new_parser("wsol explain", __doc__.split("\n", 1)[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="WSOL checkpoint written by `wsol train`")
     source.add_argument("--torchvision-model", help="torchvision architecture name, e.g. resnet50")
     parser.add_argument("--weights", help="state_dict for --torchvision-model (loaded with weights_only=True)")
     parser.add_argument("--num-classes", type=int, default=1000, help="classes of --torchvision-model")
     parser.add_argument("--image", nargs="+", required=True, type=Path, help="image file(s)")
-    parser.add_argument("--method", default="gradcam", help=f"one of {', '.join(CAM_METHODS.names())}")
+    parser.add_argument("--method", default="gradcam", choices=CAM_METHOD_NAMES, metavar="METHOD",
+                        help=f"one of {', '.join(CAM_METHOD_NAMES)}")
     parser.add_argument("--layer", nargs="+", help="target layer name(s) (default: the last spatial layer)")
     parser.add_argument("--fuse", choices=("mean", "max"), default="mean", help="fusion of several layers")
     parser.add_argument("--class", dest="target", type=int, help="class to explain (default: predicted top-1)")
     parser.add_argument("--size", type=int, default=224, help="network input side")
-    parser.add_argument("--upsample", choices=UPSAMPLE_MODES, default="bilinear")
+    parser.add_argument("--upsample", choices=UPSAMPLE_NAMES, default="bilinear")
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     if args.size < 8 or args.batch_size < 1 or not 0 <= args.alpha <= 1:
         parser.error("--size must be >= 8, --batch-size >= 1, --alpha in [0, 1]")
-    try:
-        method = CAM_METHODS.get(args.method)
-    except KeyError as exc:
-        parser.error(str(exc.args[0]))
+    from tqdm import tqdm
+
+    from wsol.cams import CAM_METHODS
+    from wsol.viz.overlays import heatmap_overlay, save_png
+
+    method = CAM_METHODS.get(args.method)
     model = load_classifier(args)
     explainer = method(model, args.layer, fuse=args.fuse)
     used: set[str] = set()
-    for start in range(0, len(args.image), args.batch_size):
+    for start in tqdm(range(0, len(args.image), args.batch_size), desc="explain", unit="batch",
+                      disable=args.no_progress, leave=False):
         paths = args.image[start:start + args.batch_size]
         images, resized = load_batch(paths, args.size)
         out = explainer(images, args.target, upsample=args.upsample)

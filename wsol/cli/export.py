@@ -16,12 +16,11 @@ import os
 import sys
 from typing import Any
 
-import torch
+from wsol.cli._common import new_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wsol export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = new_parser("wsol export", __doc__)
     p.add_argument("--checkpoint", help="trained wsol checkpoint (.pt); not needed with --merge-only")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--images", help="image folder (recursive, no labels needed)")
@@ -46,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-masks", action="store_true", help="skip PNG masks")
     p.add_argument("--no-scoremaps", action="store_true", help="skip .npy score maps")
     p.add_argument("--no-dataset-json", action="store_true", help="skip dataset.json (results.json only)")
+    p.add_argument("--segmentation", choices=("rle", "rle-uncompressed", "polygon"), default="rle",
+                   help="segmentation format of dataset.json and gt_segm.json (results.json stays compressed RLE): "
+                        "polygon / rle-uncompressed for readers that call frPyObjects (torchvision references)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing export in --out")
     p.add_argument("--rank", type=int, default=None, help="this process's rank without torchrun")
     p.add_argument("--world-size", type=int, default=None, help="number of independent rank processes")
@@ -58,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _device(name: str, local_rank: int) -> str:
+    import torch
+
     if name != "auto":
         return name
     return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
@@ -65,6 +69,8 @@ def _device(name: str, local_rank: int) -> str:
 
 def _dist_context(args: argparse.Namespace) -> tuple[int, int, int, bool]:
     """(rank, world_size, local_rank, joined a process group): torchrun's env, or --rank/--world-size."""
+    import torch
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         import torch.distributed as dist
@@ -129,6 +135,8 @@ def _print_summary(stats: dict[str, Any], out: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import torch
+
     if args.merge_only:
         return _merge_only(args)
     if not args.checkpoint:
@@ -168,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     if rank == 0:
         print(f"threshold {threshold:g} from {origin}; {len(source.image_ids)} images; device {device}; "
               f"world size {world}", file=sys.stderr)
-    extra = {"threshold_source": origin, "checkpoint_localization": meta["localization"]}
+    extra = {"threshold_source": origin, "checkpoint_localization": meta["localization"],
+             "segmentation": args.segmentation}
     from wsol.export.shards import ExportExistsError
 
     try:

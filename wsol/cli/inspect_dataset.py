@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import argparse
 
-from wsol.data.errors import DatasetError
-from wsol.data.inspect import format_summary, summarize
-from wsol.data.split import FORMATS, load_split
+from wsol.cli._common import DATA_FORMATS, new_parser
 from wsol.fileio import atomic_write_json
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="wsol inspect-dataset", description=__doc__.split("\n")[0])
+    p = new_parser("wsol inspect-dataset", __doc__.split("\n")[0])
     p.add_argument("root", help="dataset folder (or COCO instances json)")
     p.add_argument("--split", default="test", help="split name (default: %(default)s)")
-    p.add_argument("--format", default="auto", choices=FORMATS)
+    p.add_argument("--format", default="auto", choices=DATA_FORMATS)
     p.add_argument("--no-check", action="store_true", help="metadata only; do not decode image/mask files")
     p.add_argument("--json", default=None, help="also write the summary as JSON to this path")
     args = p.parse_args(argv)
+    from wsol.data.errors import DatasetError
+    from wsol.data.inspect import format_summary, summarize
+    from wsol.data.split import load_split
+
     try:
         split = load_split(args.root, args.split, args.format)
     except DatasetError as exc:

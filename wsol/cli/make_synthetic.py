@@ -10,8 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
-from wsol.data.errors import DatasetError
-from wsol.data.synthetic import SyntheticConfig, generate, render_preview
+from wsol.cli._common import new_parser
+from wsol.data.synthetic_config import SyntheticConfig
 
 
 def _pair(kind):
@@ -26,7 +26,7 @@ def _pair(kind):
 
 def build_parser() -> argparse.ArgumentParser:
     d = SyntheticConfig()
-    p = argparse.ArgumentParser(prog="wsol make-synthetic", description=__doc__.split("\n")[0])
+    p = new_parser("wsol make-synthetic", __doc__.split("\n")[0])
     p.add_argument("--out", default="data/synthetic", help="output folder (default: %(default)s)")
     p.add_argument("--preview", default=None, help="also write a PNG grid of samples with boxes and masks")
     p.add_argument("--overwrite", action="store_true", help="replace a different dataset in --out")
@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from wsol.data.errors import DatasetError
+    from wsol.data.synthetic import generate, render_preview
+
     try:
         cfg = SyntheticConfig(
             num_classes=args.num_classes, train_per_class=args.train_per_class, val_per_class=args.val_per_class,

@@ -12,14 +12,13 @@ import argparse
 from pathlib import Path
 from typing import Any, Sequence
 
-from wsol.viz.source import add_source_args
-from wsol.viz.taxonomy import CATEGORIES
+from wsol.cli._common import FAILURE_CATEGORIES as CATEGORIES, add_source_args, new_parser
 
 SORTS = ("worst", "best", "dataset")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wsol overlays", description=__doc__.split("\n")[0])
+    p = new_parser("wsol overlays", __doc__.split("\n")[0])
     add_source_args(p, split="test")
     p.add_argument("--count", type=int, default=16, help="images in the grid (default: %(default)s)")
     p.add_argument("--sort", choices=SORTS, default="worst",
@@ -79,12 +78,12 @@ def log_tensorboard(log_dir: str | Path, tag: str, image: Any, step: int = 0) ->
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from wsol.viz.overlays import make_grid, save_png
     from wsol.viz.per_image import (analyse_split, choose_threshold, class_names_of, default_evaluation,
                                     load_evaluation, render_panels)
     from wsol.viz.source import open_source
 
-    args = build_parser().parse_args(argv)
     if args.count < 1:
         raise SystemExit("wsol overlays: --count must be at least 1")
     try:

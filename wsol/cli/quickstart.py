@@ -15,6 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
+from wsol.cli._common import new_parser
+
 import wsol
 from wsol.cli import run
 
@@ -22,7 +24,7 @@ CONFIG = Path(wsol.__file__).resolve().parent.parent / "configs" / "synthetic" /
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wsol quickstart", description=__doc__.split("\n")[0])
+    p = new_parser("wsol quickstart", __doc__.split("\n")[0])
     p.add_argument("--out", default="runs/quickstart", help="output folder (default: %(default)s)")
     p.add_argument("--data", default="data/synthetic", help="synthetic benchmark folder (default: %(default)s)")
     p.add_argument("--config", default=str(CONFIG), help="training config (default: the synthetic ACoL one)")

@@ -12,11 +12,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from wsol.viz.source import add_source_args
+from wsol.cli._common import add_source_args, new_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wsol report", description=__doc__.split("\n")[0])
+    p = new_parser("wsol report", __doc__.split("\n")[0])
     add_source_args(p, split="test")
     p.add_argument("--evaluation", default=None,
                    help="evaluation.json of `wsol evaluate` (default: eval_<split>/evaluation.json in or beside "
@@ -56,12 +56,12 @@ def _evaluate_here(source: Any, threshold: float, args: argparse.Namespace) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from wsol.viz.per_image import (analyse_split, choose_threshold, default_evaluation, load_evaluation,
                                     same_checkpoint, snap_threshold, write_thumbnails)
     from wsol.viz.report import gallery_sample, write_report
     from wsol.viz.source import open_source
 
-    args = build_parser().parse_args(argv)
     eval_path = Path(args.evaluation) if args.evaluation else default_evaluation(args.checkpoint, args.split)
     try:
         evaluation = load_evaluation(eval_path, args.split) if eval_path else None

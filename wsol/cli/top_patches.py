@@ -16,14 +16,14 @@ import argparse
 import time
 from pathlib import Path
 
+from wsol.cli._common import add_source_args, new_parser
 from wsol.fileio import atomic_write_json
-from wsol.viz.source import add_source_args, open_source
 
 PROG = "wsol top-patches"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0])
+    p = new_parser(PROG, __doc__.split("\n", 1)[0])
     add_source_args(p)
     p.add_argument("--layer", default="backbone",
                    help="module name from model.named_modules() (default: %(default)s; `wsol activations "
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     try:
+        from wsol.viz.source import open_source
+
         src = open_source(args.checkpoint, args.data, args.split, args.device)
         rf = receptive_field(src.model, args.layer)  # before the pass: fail fast on a layer we cannot crop
         result = find_top_patches(src.model, args.layer, src.dataset, args.k, args.batch_size, args.max_images,

@@ -9,19 +9,29 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from wsol.cli._common import new_parser
 
 from tqdm import tqdm
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="wsol train", description=__doc__.split("\n", 1)[0],
-                                epilog="Overrides are key=value pairs of the config schema (wsol/config/schema.py).")
+    p = new_parser("wsol train", __doc__.split("\n", 1)[0],
+                   epilog="Overrides are key=value pairs of the config schema (wsol/config/schema.py). "
+                          "data.batch_size is per process: under torchrun the global batch is batch_size x "
+                          "nproc; optim.scale_lr=linear scales the lr by global batch / optim.reference_batch_size.")
     p.add_argument("--config", required=True, help="YAML config (may name a `base:` YAML)")
     p.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. train.epochs=5 optim.lr=0.01")
-    p.add_argument("--resume", action="store_true", help="continue from <output_dir>/last.pt if it exists")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="PATH",
+                   help="continue from <output_dir>/last.pt if it exists, or from the checkpoint PATH")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return p.parse_intermixed_args(argv)
+    args = p.parse_intermixed_args(argv)
+    if isinstance(args.resume, str) and "=" in args.resume and not os.path.isfile(args.resume):
+        args.overrides.append(args.resume)  # `--resume key=value`: an override after a bare --resume
+        args.resume = True
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ CHOICES = {
     "data.protocol": ("resize", "resize_crop"),
     "optim.schedule": ("step", "cosine", "constant"),
     "optim.name": ("sgd", "adamw"),
+    "optim.scale_lr": ("none", "linear"),
     "train.amp": ("auto", "bf16", "fp32"),
     "train.best_mode": ("max", "min"),
 }
@@ -72,7 +73,7 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.model.backbone not in BACKBONES:
         raise ConfigError(f"model.backbone={cfg.model.backbone!r} is unknown; known: {', '.join(BACKBONES.names())}")
     positive = ("data.batch_size", "data.eval_batch_size", "data.input_size", "train.epochs", "train.log_every",
-                "train.eval_every", "model.head_width")
+                "train.eval_every", "model.head_width", "optim.reference_batch_size")
     for key in positive:
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(f"{key}={OmegaConf.select(cfg, key)}: must be >= 1")

@@ -104,6 +104,11 @@ class OptimConfig:
     step_size: int = 10  # epochs between ×gamma decays (step schedule)
     gamma: float = 0.1
     warmup_epochs: float = 0.0
+    # data.batch_size is per process: under torchrun the global batch is batch_size × world size. "linear"
+    # scales both lrs by global batch / reference_batch_size (Goyal et al., 2017, arXiv:1706.02677); "none" keeps
+    # optim.lr as given
+    scale_lr: str = "none"  # none | linear
+    reference_batch_size: int = 256
 
 
 @dataclass

@@ -103,6 +103,7 @@ def read_coco_split(
     return SplitInfo(records=records, image_root=img_root, mask_root=None, class_names=names,
                      num_classes=len(names), name=split, fmt="coco", origins=origins,
                      mask_reader=_mask_reader(coco, chosen) if with_masks else None,
+                     instance_reader=_instance_reader(coco, chosen) if with_masks else None,
                      extras={"images_without_annotations": skipped})
 
 
@@ -122,13 +123,15 @@ def _box(a: dict, size: tuple[int, int], ann: Path) -> list[float]:
     return box
 
 
-def _mask_reader(coco, chosen: dict[str, list[int]]):
-    def read(rec: ImageRecord) -> np.ndarray:
+def _instance_reader(coco, chosen: dict[str, list[int]]):
+    """Per record: the label category's non-crowd instance masks, and its crowd regions minus them."""
+    def read(rec: ImageRecord) -> tuple[list[np.ndarray], np.ndarray]:
         w, h = rec.size
-        fg = np.zeros((h, w), bool)
-        crowd = np.zeros((h, w), bool)
+        masks, crowd = [], np.zeros((h, w), bool)
         for ann_id in chosen[rec.image_id]:
             a = coco.anns[ann_id]
+            if not a.get("iscrowd", 0) and not a.get("segmentation"):
+                continue
             with warnings.catch_warnings():  # pycocotools' decode trips a numpy 2 copy= DeprecationWarning
                 warnings.simplefilter("ignore", DeprecationWarning)
                 m = coco.annToMask(a).astype(bool)
@@ -138,7 +141,23 @@ def _mask_reader(coco, chosen: dict[str, list[int]]):
             if a.get("iscrowd", 0):
                 crowd |= m
             else:
-                fg |= m
+                masks.append(m)
+        for m in masks:
+            crowd &= ~m
+        return masks, crowd
+
+    return read
+
+
+def _mask_reader(coco, chosen: dict[str, list[int]]):
+    instances = _instance_reader(coco, chosen)
+
+    def read(rec: ImageRecord) -> np.ndarray:
+        w, h = rec.size
+        masks, crowd = instances(rec)
+        fg = np.zeros((h, w), bool)
+        for m in masks:
+            fg |= m
         out = fg.astype(np.uint8)
         out[crowd & ~fg] = IGNORE_VALUE
         return out

@@ -86,3 +86,18 @@ def compose_mask(
         ignore = _fit_mask(read_grey(ignore_file, origin), size, ignore_file, origin) > 0
         out[ignore & ~fg] = IGNORE_VALUE
     return out
+
+
+def instance_masks(
+    mask_files: list[Path], ignore_file: Path | None, size: tuple[int, int], origin: str | None = None
+) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """One (H, W) bool mask per file (one file = one instance, as in wsolevaluation's OpenImages metadata) and
+    the ignore region minus their union (None without an ignore file): the per-object view of
+    :func:`compose_mask`."""
+    masks = [_fit_mask(read_grey(f, origin), size, f, origin) > 0 for f in mask_files]
+    if ignore_file is None:
+        return masks, None
+    ignore = _fit_mask(read_grey(ignore_file, origin), size, ignore_file, origin) > 0
+    for m in masks:
+        ignore &= ~m
+    return masks, ignore

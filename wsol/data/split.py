@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from wsol.data.errors import DatasetError
-from wsol.data.imageio import compose_mask
+from wsol.data.imageio import compose_mask, instance_masks
 from wsol.data.records import ImageRecord
 from wsol.fileio import safe_join
 
@@ -41,6 +41,7 @@ class SplitInfo:
     fmt: str = ""
     origins: list[str] = field(default_factory=list)
     mask_reader: Callable[[ImageRecord], np.ndarray] | None = None  # formats whose masks are not files (COCO)
+    instance_reader: Callable[[ImageRecord], tuple[list[np.ndarray], np.ndarray | None]] | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # format-specific side data (synthetic: part boxes)
 
     def __len__(self) -> int:
@@ -69,6 +70,21 @@ class SplitInfo:
         files = [safe_join(self.mask_root, p) for p in rec.mask_paths]
         ignore = safe_join(self.mask_root, rec.ignore_path) if rec.ignore_path else None
         return compose_mask(files, ignore, rec.size, self.origin(index))
+
+
+    def load_instances(self, index: int) -> tuple[list[np.ndarray], np.ndarray | None] | None:
+        """(one (H, W) bool mask per object, the bool ignore region or None), or None when the record has no
+        masks or the format keeps only the union."""
+        rec = self.records[index]
+        if not rec.has_mask:
+            return None
+        if self.instance_reader is not None:
+            return self.instance_reader(rec)
+        if self.mask_reader is not None or self.mask_root is None:
+            return None
+        files = [safe_join(self.mask_root, p) for p in rec.mask_paths]
+        ignore = safe_join(self.mask_root, rec.ignore_path) if rec.ignore_path else None
+        return instance_masks(files, ignore, rec.size, self.origin(index))
 
 
 def detect_format(root: str | os.PathLike, split: str) -> str:

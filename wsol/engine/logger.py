@@ -1,4 +1,11 @@
-"""TensorBoard logging (rank 0 only): scalars, and CAM + box overlays of a fixed validation batch."""
+"""TensorBoard logging (rank 0 only): scalars, the resolved config, hyper-parameters with the final metrics,
+curve figures, CAM histograms and CAM + box overlays of a fixed validation batch.
+
+Tags: ``train/*`` per-epoch averages (every epoch), ``train_step/*`` every scalar of the method's loss dict at
+each ``log_every`` step, ``val/*`` validation figures (``val/loss``, ``val/fixed/*`` at the threshold chosen by the
+previous validation), ``curves/*`` figures, ``cams/*`` histograms, ``diag/dead_<head>`` (see
+``wsol.engine.diagnostics``), ``config`` text and the HParams dashboard entry (``hparam/*`` metrics).
+"""
 
 from __future__ import annotations
 
@@ -71,6 +78,35 @@ class RunLogger:
             if isinstance(value, (int, float)) and np.isfinite(value):
                 self.writer.add_scalar(key, value, step)
 
+    def text(self, tag: str, text: str, step: int = 0) -> None:
+        """Text shown verbatim (indented four spaces: TensorBoard renders Markdown)."""
+        if self.writer is not None:
+            self.writer.add_text(tag, "\n".join("    " + line for line in text.splitlines()), step)
+
+    def figure(self, tag: str, fig: Any, step: int) -> None:
+        """A matplotlib figure (closed after logging)."""
+        if self.writer is not None:
+            self.writer.add_figure(tag, fig, step, close=True)
+
+    def histogram(self, tag: str, values: torch.Tensor | np.ndarray, step: int) -> None:
+        if self.writer is not None and np.size(values):
+            self.writer.add_histogram(tag, values, step)
+
+    def hparams(self, params: dict[str, Any], metrics: dict[str, float]) -> None:
+        """One HParams-dashboard entry in this run's own folder (not a sub-run): ``params`` as given (lists as
+        text), metrics as ``hparam/<name>`` scalars so they never mix with the curves of the same name."""
+        if self.writer is None:
+            return
+        from torch.utils.tensorboard.summary import hparams
+
+        clean = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in params.items()}
+        finite = {f"hparam/{k}": float(v) for k, v in metrics.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)}
+        for summary in hparams(clean, finite):
+            self.writer.file_writer.add_summary(summary)
+        for key, value in finite.items():
+            self.writer.add_scalar(key, value)
+
     def overlays(self, model: Any, images: torch.Tensor, labels: torch.Tensor, step: int,
                  boxes: list[torch.Tensor] | None = None, threshold: float | None = None) -> None:
         """Log the overlay grid of a fixed batch (``boxes``: GT boxes in the input frame, optional)."""
@@ -78,6 +114,22 @@ class RunLogger:
             return
         grid = overlay_grid(model, images, labels, boxes=boxes, threshold=threshold)
         self.writer.add_image("val/cam_overlays", grid, step, dataformats="HWC")
+
+    def cam_histograms(self, model: Any, images: torch.Tensor, labels: torch.Tensor, step: int) -> None:
+        """Histograms of the GT-class maps of a fixed batch: raw values (their scale drifts when a head dies or
+        saturates) and min-max normalised per map (the share of high values is what a threshold sees)."""
+        if self.writer is None or images.shape[0] == 0:
+            return
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                maps = model(images).maps.float()
+        finally:
+            model.train(was_training)
+        maps = maps[torch.arange(len(labels), device=maps.device), labels]  # (B, h, w) of each GT class
+        self.histogram("cams/raw", maps.cpu(), step)
+        self.histogram("cams/normalized", normalize_maps(maps).cpu(), step)
 
     def close(self) -> None:
         if self.writer is not None:

@@ -15,21 +15,38 @@ from torch.optim.lr_scheduler import LambdaLR
 from wsol.models.base import WSOLModel
 
 
-def build_optimizer(model: WSOLModel, optim_cfg: Any) -> torch.optim.Optimizer:
-    """Two parameter groups: ``backbone`` at lr, ``new`` (heads) at lr × head_lr_mult.
+def base_lr(optim_cfg: Any, global_batch: int | None = None) -> float:
+    """``optim.lr``, or with ``optim.scale_lr=linear`` the linear scaling rule ``lr × B / B_ref`` for the global
+    batch ``B`` (per-process ``data.batch_size`` × world size) and ``B_ref = optim.reference_batch_size``
+    (Goyal et al., "Accurate, Large Minibatch SGD", 2017, https://arxiv.org/abs/1706.02677)."""
+    mode = str(optim_cfg.get("scale_lr", "none") if hasattr(optim_cfg, "get") else "none")
+    if mode == "none" or global_batch is None:
+        return float(optim_cfg.lr)
+    if mode != "linear":
+        raise ValueError(f"optim.scale_lr={mode!r}: expected 'none' or 'linear'")
+    reference = int(optim_cfg.reference_batch_size)
+    if reference < 1:
+        raise ValueError(f"optim.reference_batch_size must be >= 1, got {reference}")
+    return float(optim_cfg.lr) * global_batch / reference
+
+
+def build_optimizer(model: WSOLModel, optim_cfg: Any, global_batch: int | None = None) -> torch.optim.Optimizer:
+    """Two parameter groups: ``backbone`` at lr, ``new`` (heads) at lr × head_lr_mult, with lr from
+    :func:`base_lr` (``global_batch`` = images per optimizer step over all processes).
 
     ``optim.name``: ``sgd`` (the field's recipe for ImageNet-initialised backbones) or ``adamw`` (used for the
     from-scratch CPU backbone of the synthetic benchmark, where SGD needs many more epochs).
     """
+    lr = base_lr(optim_cfg, global_batch)
     backbone, new = model.parameter_groups()
-    groups = [{"params": backbone, "lr": optim_cfg.lr, "name": "backbone"},
-              {"params": new, "lr": optim_cfg.lr * optim_cfg.head_lr_mult, "name": "new"}]
+    groups = [{"params": backbone, "lr": lr, "name": "backbone"},
+              {"params": new, "lr": lr * optim_cfg.head_lr_mult, "name": "new"}]
     groups = [g for g in groups if g["params"]]
     if optim_cfg.name == "adamw":
-        return torch.optim.AdamW(groups, lr=optim_cfg.lr, weight_decay=optim_cfg.weight_decay)
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=optim_cfg.weight_decay)
     if optim_cfg.name != "sgd":
         raise ValueError(f"optim.name={optim_cfg.name!r}: expected 'sgd' or 'adamw'")
-    return torch.optim.SGD(groups, lr=optim_cfg.lr, momentum=optim_cfg.momentum,
+    return torch.optim.SGD(groups, lr=lr, momentum=optim_cfg.momentum,
                            weight_decay=optim_cfg.weight_decay, nesterov=optim_cfg.nesterov)
 
 

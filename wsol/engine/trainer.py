@@ -23,6 +23,7 @@ from wsol.config import to_plain
 from wsol.data.records import collate_samples
 from wsol.engine.checkpoint import describe_arch, load_checkpoint, load_state_checked, save_checkpoint
 from wsol.engine.cutmix import maybe_cutmix
+from wsol.engine.diagnostics import dead_channel_fraction
 from wsol.engine.distributed import DistContext, barrier, broadcast_flag
 from wsol.engine.logger import RunLogger
 from wsol.engine.optim import build_optimizer, build_scheduler
@@ -30,6 +31,21 @@ from wsol.engine.seed import rng_state, seed_everything, set_rng_state
 from wsol.engine.validate import run_validation
 from wsol.fileio import atomic_write_text
 from wsol.models import WSOLModel
+
+
+def hparam_values(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config flattened to dotted keys (``optim.lr``), for TensorBoard's HParams dashboard."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = "null" if node is None else node
+
+    walk(to_plain(cfg), "")
+    return flat
 
 
 class NonFiniteLossError(RuntimeError):
@@ -104,7 +120,7 @@ class Trainer:
         self.iters = min(len(self.train_loader), cap) if cap else len(self.train_loader)
         if self.iters < 1:
             raise ValueError(f"the training set ({len(train_set)} images) gives no batch of {cfg.data.batch_size}")
-        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.optimizer = build_optimizer(self.model, cfg.optim, cfg.data.batch_size * ctx.world_size)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.train.epochs, self.iters)
         self.epoch = self.global_step = 0
         self.best: dict[str, Any] | None = None
@@ -143,28 +159,34 @@ class Trainer:
             save_checkpoint(state, self.out_dir / "best.pt")
 
     # ------------------------------------------------------------------ loop
-    def fit(self, resume: bool = False, stop_after: int | None = None) -> dict[str, Any]:
-        """Train to ``train.epochs`` (from ``last.pt`` if ``resume``); ``stop_after`` ends early after that
-        many completed epochs (a pre-emption, as in the resume test). Returns a summary."""
+    def fit(self, resume: bool | str = False, stop_after: int | None = None) -> dict[str, Any]:
+        """Train to ``train.epochs`` (from ``<output_dir>/last.pt`` if ``resume`` is True, from that checkpoint
+        if it is a path); ``stop_after`` ends early after that many completed epochs (a pre-emption, as in the
+        resume test). Returns a summary."""
         if self.cfg.train.threads:
             torch.set_num_threads(self.cfg.train.threads)
         if resume:
-            self._resume()
+            self._resume(None if resume is True else str(resume))
         if self.ctx.is_main:
             atomic_write_text(self.out_dir / "config.yaml", OmegaConf.to_yaml(self.cfg))
+            self.logger.text("config", OmegaConf.to_yaml(self.cfg, resolve=True), self.global_step)
         fixed = self._fixed_val_batch()
         try:
             while self.epoch < self.cfg.train.epochs:
                 if stop_after is not None and self.epoch >= stop_after:
                     break
                 self._run_epoch(self.epoch, fixed)
+            if self.epoch >= self.cfg.train.epochs:
+                self.logger.hparams(hparam_values(self.cfg), self.metrics)
         finally:
             self.logger.close()
         return {"epoch": self.epoch, "metrics": dict(self.metrics), "best": self.best,
                 "last": str(self.out_dir / "last.pt"), "localization": self.localization}
 
-    def _resume(self) -> None:
-        path = self.out_dir / "last.pt"
+    def _resume(self, given: str | None = None) -> None:
+        path = Path(given) if given else self.out_dir / "last.pt"
+        if given and not path.is_file():
+            raise FileNotFoundError(f"--resume {given}: no such checkpoint")
         if not path.is_file():
             if self.ctx.is_main:
                 tqdm.write(f"resume: no checkpoint at {path}; starting from scratch")
@@ -179,6 +201,7 @@ class Trainer:
         self.sampler.set_epoch(epoch)
         stats = self._train_one_epoch(epoch)
         self.epoch = epoch + 1
+        self.logger.scalars({**stats, "epoch": self.epoch}, self.global_step)
         improved = False
         last = self.epoch == self.cfg.train.epochs
         if self.ctx.is_main and self.val_loader is not None and (self.epoch % self.cfg.train.eval_every == 0 or last):
@@ -232,7 +255,8 @@ class Trainer:
                 loss = float(sums["loss"] / (i + 1))
                 bar.set_postfix(loss=f"{loss:.4f}")
                 lrs = {f"lr/{g.get('name', j)}": g["lr"] for j, g in enumerate(self.optimizer.param_groups)}
-                self.logger.scalars({"train/loss_running": loss, **lrs}, self.global_step)
+                steps = {f"train_step/{k}": float(v) for k, v in losses.items() if v.numel() == 1}
+                self.logger.scalars({"train/loss_running": loss, **lrs, **steps}, self.global_step)
         bar.close()
         stats = {f"train/{k}": float(v / self.iters) for k, v in sums.items()}
         stats["train/top1_cls"] = 100.0 * float(correct) / max(seen, 1)
@@ -256,21 +280,42 @@ class Trainer:
 
     def _validate(self, stats: dict[str, float], fixed: tuple | None) -> bool:
         metrics = dict(stats)
+        val: dict[str, float] = {}
         if self.val_loader is not None:
-            val, threshold = run_validation(self.model, self.val_loader, self.device, self.amp,
-                                            self.cfg.train.localization, self.cfg.data.protocol, self.progress)
-            metrics.update({f"val/{k}": v for k, v in val.items()})
+            # fixed/* at the threshold the previous validation chose: how well a carried threshold holds up
+            previous = (self.localization or {}).get("threshold")
+            val, threshold, curves = run_validation(self.model, self.val_loader, self.device, self.amp,
+                                                    self.cfg.train.localization, self.cfg.data.protocol,
+                                                    self.progress, fixed_threshold=previous)
+            val = {f"val/{k}": v for k, v in val.items()}
+            metrics.update(val)
             if threshold is not None:
                 self.localization = threshold
+            self._log_curves(curves, val)
         self.metrics = metrics
-        self.logger.scalars({**metrics, "epoch": self.epoch}, self.global_step)
+        self.logger.scalars(val, self.global_step)
         if fixed is not None:
-            self.logger.overlays(self.model, fixed[0].to(self.device), fixed[1].to(self.device), self.global_step,
+            images, labels = fixed[0].to(self.device), fixed[1].to(self.device)
+            self.logger.overlays(self.model, images, labels, self.global_step,
                                  boxes=fixed[2], threshold=(self.localization or {}).get("threshold"))
+            self.logger.cam_histograms(self.model, images, labels, self.global_step)
+            dead = dead_channel_fraction(self.model, images, labels)
+            self.logger.scalars({f"diag/dead_{head}": value for head, value in dead.items()}, self.global_step)
         if self.ctx.is_main and self.verbose:
             shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
             tqdm.write(f"epoch {self.epoch}: {shown}")
         return self._update_best(metrics)
+
+    def _log_curves(self, curves: dict[str, Any], val: dict[str, float]) -> None:
+        if not curves or self.logger.writer is None:
+            return
+        from wsol.evaluation.report import boxacc_figure, pr_figure
+
+        result = {k[len("val/"):]: v for k, v in val.items()}
+        if any(k.startswith("boxacc_") for k in curves):
+            self.logger.figure("curves/boxacc_vs_threshold", boxacc_figure(curves, result), self.global_step)
+        if "pr_precision" in curves:
+            self.logger.figure("curves/pxap_pr", pr_figure(curves, result), self.global_step)
 
     def _update_best(self, metrics: dict[str, float]) -> bool:
         key, mode = self.cfg.train.best_metric, self.cfg.train.best_mode

@@ -37,20 +37,51 @@ def classification_metrics(model: Any, loader: Any, device: torch.device, amp: b
     return {"top1_cls": 100.0 * correct1 / total, "top5_cls": 100.0 * correct5 / total, "loss": loss_sum / total}
 
 
+class CrossEntropyTap(torch.nn.Module):
+    """Wraps a model for ``evaluate_model`` and sums the cross-entropy of the logits that each
+    ``localize(images, classes=labels[:, None])`` call already computes, so the localization pass also gives
+    the validation loss at no extra forward."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_sum, self.count = 0.0, 0
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model(*args, **kwargs)
+
+    def localize(self, images: torch.Tensor, classes: torch.Tensor | None = None, topk: int = 1) -> Any:
+        loc = self.model.localize(images, classes=classes, topk=topk)
+        if classes is not None:
+            labels = classes[:, 0].to(loc.logits.device)
+            self.loss_sum += float(F.cross_entropy(loc.logits.float(), labels, reduction="sum"))
+            self.count += labels.numel()
+        return loc
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.count, 1)
+
+
 def run_validation(model: Any, loader: Any, device: torch.device, amp: bool, localization: bool,
-                   protocol: str = "resize", progress: bool = True) -> tuple[dict[str, float], dict | None]:
-    """(metrics, the checkpoint's ``localization`` record or None).
+                   protocol: str = "resize", progress: bool = True, fixed_threshold: float | None = None,
+                   ) -> tuple[dict[str, float], dict | None, dict[str, Any]]:
+    """(metrics, the checkpoint's ``localization`` record or None, curves).
 
     With ``localization``, ``wsol.evaluation.evaluate_model`` gives every figure (top-1/top-5 cls,
-    MaxBoxAcc(V2), top-1/GT-known loc, PxAP, the threshold chosen on this split); otherwise classification
-    metrics (+ mean CE) from :func:`classification_metrics`.
+    MaxBoxAcc(V2), top-1/GT-known loc, PxAP, the threshold chosen on this split, ``fixed/*`` at
+    ``fixed_threshold`` when given), the mean cross-entropy ``loss`` and the BoxAcc / PR ``curves``;
+    otherwise classification metrics (+ ``loss``) from :func:`classification_metrics` and no curves.
     """
     if not localization:
-        return classification_metrics(model, loader, device, amp, progress), None
+        return classification_metrics(model, loader, device, amp, progress), None, {}
     from wsol.evaluation import evaluate_model, localization_record
 
-    result = evaluate_model(model, loader, protocol=protocol, device=device, progress=progress, amp=amp)
+    tap = CrossEntropyTap(model)
+    result = evaluate_model(tap, loader, protocol=protocol, device=device, progress=progress, amp=amp,
+                            fixed_threshold=fixed_threshold, with_curves=True)
     metrics = {k: float(v) for k, v in result.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("num_images",)}
+    metrics["loss"] = tap.loss
     record = localization_record(result, "val") if "chosen_threshold" in result else None
-    return metrics, record
+    return metrics, record, result.get("curves") or {}

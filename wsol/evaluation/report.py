@@ -66,13 +66,18 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _plot_boxacc(curves: dict[str, Any], result: dict[str, Any], path: Path) -> Path:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    return plt
+
+
+def boxacc_figure(curves: dict[str, Any], result: dict[str, Any]):
+    """A matplotlib figure of BoxAcc vs CAM threshold (one line per IoU; the fixed threshold dashed)."""
+    fig, ax = _pyplot().subplots(figsize=(6, 4))
     for key, values in curves.items():
         if key.startswith("boxacc_"):
             ax.plot(curves["thresholds"], values, label=key.replace("boxacc_", "").replace("_", " IoU ").replace(
@@ -84,18 +89,12 @@ def _plot_boxacc(curves: dict[str, Any], result: dict[str, Any], path: Path) -> 
     ax.set_title("BoxAcc vs CAM threshold")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return fig
 
 
-def _plot_pr(curves: dict[str, Any], result: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
+def pr_figure(curves: dict[str, Any], result: dict[str, Any]):
+    """A matplotlib figure of the pixel precision-recall curve behind PxAP."""
+    fig, ax = _pyplot().subplots(figsize=(5, 5))
     ax.plot(curves["pr_recall"], curves["pr_precision"], marker=".", ms=2)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
@@ -103,6 +102,18 @@ def _plot_pr(curves: dict[str, Any], result: dict[str, Any], path: Path) -> Path
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def _plot_boxacc(curves: dict[str, Any], result: dict[str, Any], path: Path) -> Path:
+    fig = boxacc_figure(curves, result)
     out = _save(fig, path)
-    plt.close(fig)
+    _pyplot().close(fig)
+    return out
+
+
+def _plot_pr(curves: dict[str, Any], result: dict[str, Any], path: Path) -> Path:
+    fig = pr_figure(curves, result)
+    out = _save(fig, path)
+    _pyplot().close(fig)
     return out

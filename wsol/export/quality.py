@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from wsol.export.coco import coco_eval, gt_box_dataset, gt_mask_dataset
+from wsol.export.coco import coco_eval, gt_box_dataset, gt_instance_dataset, gt_mask_dataset
 from wsol.localization.boxes import box_iou
 
 LOC_IOU = 0.5
@@ -28,12 +28,14 @@ LOC_IOU = 0.5
 
 @dataclass
 class GroundTruth:
-    """Labels and boxes (xyxy original pixels) per image id, and optionally a mask reader (0/1/255 masks)."""
+    """Labels and boxes (xyxy original pixels) per image id, optionally a mask reader (0/1/255 masks) and an
+    instance reader ((bool masks per object, ignore region) or None where the format keeps only the union)."""
 
     labels: dict[str, int]
     boxes: dict[str, np.ndarray]
     load_mask: Callable[[str], np.ndarray | None] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    load_instances: Callable[[str], tuple[list[np.ndarray], np.ndarray | None] | None] | None = None
 
     @classmethod
     def from_split(cls, split: Any) -> "GroundTruth":
@@ -42,7 +44,8 @@ class GroundTruth:
         labels = {rec.image_id: int(rec.label) for rec in split.records}
         boxes = {rec.image_id: np.asarray(rec.boxes, np.float64).reshape(-1, 4) for rec in split.records}
         loader = (lambda image_id: split.load_mask(index[image_id])) if split.has_masks else None
-        return cls(labels, boxes, loader)
+        instances = (lambda image_id: split.load_instances(index[image_id])) if split.has_masks else None
+        return cls(labels, boxes, loader, load_instances=instances)
 
 
 def localization_scores(images: Sequence[dict], annotations: Sequence[dict], gt: GroundTruth) -> dict[str, float]:
@@ -72,9 +75,11 @@ def localization_scores(images: Sequence[dict], annotations: Sequence[dict], gt:
             "top1_loc": round(top1_ok * scale, 4), "iou": LOC_IOU}
 
 
-def quality_report(images: Sequence[dict], annotations: Sequence[dict], results: Sequence[dict],
-                   class_names: Sequence[str], gt: GroundTruth) -> dict[str, Any]:
-    """COCOeval bbox (and segm when masks exist) + the localization scores; ``images`` carry ``classes``."""
+def ground_truth_datasets(images: Sequence[dict], class_names: Sequence[str], gt: GroundTruth
+                          ) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
+    """(box GT, mask GT or None, ``"instances"`` / ``"union"`` / None): the COCO ground truth of the exported
+    images. Masks are per object when every masked image's format keeps objects apart, else one union per
+    image."""
     coco_images = [{"id": im["id"], "file_name": im["file_name"], "width": im["width"], "height": im["height"]}
                    for im in images]
     labels = [gt.labels.get(im["file_name"], -1) for im in images]
@@ -82,13 +87,31 @@ def quality_report(images: Sequence[dict], annotations: Sequence[dict], results:
     keep = [i for i, label in enumerate(labels) if label >= 0]
     box_gt = gt_box_dataset([coco_images[i] for i in keep], [boxes[i] for i in keep], [labels[i] for i in keep],
                             class_names)
-    report: dict[str, Any] = {"images": len(images), "bbox": coco_eval(box_gt, results, "bbox"), "segm": None}
-    if gt.load_mask is not None:
-        masks = [gt.load_mask(coco_images[i]["file_name"]) for i in keep]
-        with_mask = [j for j, m in enumerate(masks) if m is not None]
-        mask_gt = gt_mask_dataset([coco_images[keep[j]] for j in with_mask], [masks[j] for j in with_mask],
-                                  [labels[keep[j]] for j in with_mask], class_names)
+    if gt.load_mask is None:
+        return box_gt, None, None
+    if gt.load_instances is not None:
+        inst = [(i, gt.load_instances(coco_images[i]["file_name"])) for i in keep]
+        inst = [(i, v) for i, v in inst if v is not None]
+        if inst:
+            return box_gt, gt_instance_dataset([coco_images[i] for i, _ in inst], [v for _, v in inst],
+                                               [labels[i] for i, _ in inst], class_names), "instances"
+    masks = [(i, gt.load_mask(coco_images[i]["file_name"])) for i in keep]
+    masks = [(i, m) for i, m in masks if m is not None]
+    return box_gt, gt_mask_dataset([coco_images[i] for i, _ in masks], [m for _, m in masks],
+                                   [labels[i] for i, _ in masks], class_names), "union"
+
+
+def quality_report(images: Sequence[dict], annotations: Sequence[dict], results: Sequence[dict],
+                   class_names: Sequence[str], gt: GroundTruth,
+                   datasets: tuple[dict[str, Any], dict[str, Any] | None, str | None] | None = None) -> dict[str, Any]:
+    """COCOeval bbox (and segm when masks exist) + the localization scores; ``images`` carry ``classes``.
+    ``segm_gt`` says whether masks were scored per object (``"instances"``) or per image (``"union"``)."""
+    box_gt, mask_gt, kind = datasets or ground_truth_datasets(images, class_names, gt)
+    report: dict[str, Any] = {"images": len(images), "bbox": coco_eval(box_gt, results, "bbox"), "segm": None,
+                              "segm_gt": kind}
+    if mask_gt is not None:
         report["segm"] = coco_eval(mask_gt, results, "segm")
+        report["segm_gt_annotations"] = sum(1 for a in mask_gt["annotations"] if not a["iscrowd"])
     report["localization"] = localization_scores(images, annotations, gt)
     return report
 

@@ -68,13 +68,17 @@ def to_palette_png(data: bytes, colors: int = 256) -> bytes:
     return buf.getvalue()
 
 
-def dump_dom(url: str, chromium: str | None = None, timeout: float = 120.0) -> str:
+def dump_dom(url: str, chromium: str | None = None, timeout: float = 120.0, width: int | None = None,
+             height: int = 1200) -> str:
     """The page's DOM after its scripts ran (``--dump-dom``), e.g. to check a report's filters in a real browser.
-    ``url`` is a ``file://`` URL (a fragment such as ``#cat=missed`` is kept)."""
+    ``url`` is a ``file://`` URL (a fragment such as ``#cat=missed`` is kept); ``width`` sets the window width
+    (the layout a phone or a desktop gets)."""
     binary = find_chromium(chromium)
     with tempfile.TemporaryDirectory(prefix="wsol-chromium-") as tmp:
         cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-               f"--user-data-dir={tmp}/profile", "--virtual-time-budget=5000", "--dump-dom", url]
+               f"--user-data-dir={tmp}/profile", "--virtual-time-budget=5000", "--dump-dom"]
+        cmd += [f"--window-size={int(width)},{int(height)}"] if width else []
+        cmd.append(url)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as err:

@@ -1,11 +1,13 @@
 """Overlays of class maps, boxes and masks on images (uint8 RGB arrays in, uint8 RGB arrays out).
 
-Colours: GT boxes green, predicted boxes red (with their IoU), mask contours cyan. Everything is drawn with
-OpenCV on copies; inputs are never modified.
+Colours: GT boxes green, predicted boxes red (with their IoU), mask contours cyan. Captions sit on a filled box
+of their colour (readable on a red heat map too), shrink and wrap to stay inside their tile. Everything is drawn
+with OpenCV on copies; inputs are never modified.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -61,14 +63,84 @@ def draw_boxes(
     for i, (x0, y0, x1, y1) in enumerate(np.round(boxes).astype(int)):
         cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y1)), color, thickness)
         if texts is not None and texts[i]:
-            put_label(out, texts[i], (int(x0) + 2, max(int(y0) + 10, 10)), color)
+            put_label(out, texts[i], (int(x0) + 1, int(y0) + 1), color)
     return out
 
 
-def put_label(image: np.ndarray, text: str, origin: tuple[int, int], color: tuple[int, int, int]) -> None:
-    """Small caption with a dark outline, readable on any heatmap colour (drawn in place)."""
-    for c, t in (((0, 0, 0), 3), (color, 1)):
-        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.35, c, t, cv2.LINE_AA)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+LABEL_SCALES = (0.35, 0.32, 0.29, 0.26, 0.23)  # tried in order until the caption fits its tile
+LABEL_PAD = 2
+CAPTION_LINES, CAPTION_SHARE = 2, 0.3  # a caption may wrap once and cover at most 30% of its tile
+
+
+def _text_width(text: str, scale: float) -> int:
+    return cv2.getTextSize(text, FONT, scale, 1)[0][0]
+
+
+def _wrap(text: str, scale: float, width: int) -> list[str]:
+    """Greedy wrap to ``width`` px at spaces and after ``>`` (``gt>pred`` captions); a piece wider than a line is
+    broken between characters."""
+    lines: list[str] = []
+    for word in text.split():
+        for k, piece in enumerate(re.split(r"(?<=>)", word)):
+            if not piece:
+                continue
+            while len(piece) > 1 and _text_width(piece, scale) > width:
+                cut = 1
+                while cut < len(piece) - 1 and _text_width(piece[:cut + 1], scale) <= width:
+                    cut += 1
+                lines.append(piece[:cut])
+                piece = piece[cut:]
+            joined = f"{lines[-1]}{'' if k else ' '}{piece}" if lines else piece
+            if lines and _text_width(joined, scale) <= width:
+                lines[-1] = joined
+            else:
+                lines.append(piece)
+    return lines or [""]
+
+
+def caption_layout(text: str, width: int, height: int) -> tuple[float, list[str], int]:
+    """(font scale, lines, line height in px) of a caption inside a ``width`` × ``height`` px tile: the largest
+    scale (``LABEL_SCALES``, led by ``min(width, height) / 380`` up to 0.45 on big tiles) at which the text wrapped
+    to the tile width takes at most ``CAPTION_LINES`` lines and ``CAPTION_SHARE`` of the tile height; else the
+    smallest scale, wrapped (every character is kept)."""
+    inner = max(width - 2 * LABEL_PAD - 2, 1)
+    top = min(round(min(width, height) / 380, 2), 0.45)  # bigger tiles (160 px thumbnails) get bigger captions
+    scales = ((top,) if top > LABEL_SCALES[0] else ()) + LABEL_SCALES
+    for scale in scales:
+        lines = _wrap(text, scale, inner)
+        if len(lines) <= CAPTION_LINES and len(lines) * _line_height(scale) + LABEL_PAD <= CAPTION_SHARE * height:
+            return scale, lines, _line_height(scale)
+    scale = LABEL_SCALES[-1]
+    return scale, _wrap(text, scale, inner), _line_height(scale)
+
+
+def _line_height(scale: float) -> int:
+    (_, h), base = cv2.getTextSize("Hg", FONT, scale, 1)
+    return h + base + 1
+
+
+def put_label(image: np.ndarray, text: str, origin: tuple[int, int], color: tuple[int, int, int],
+              anchor: str = "top") -> tuple[int, int, int, int]:
+    """Caption on a filled box of ``color`` (text black or white, whichever contrasts more), drawn once, in
+    place; readable on any heat-map colour. ``origin`` is the box's top-left corner (``anchor="top"``) or
+    bottom-left corner (``"bottom"``). The box is shifted, the text shrunk and wrapped (:func:`caption_layout`)
+    so that it stays inside the image. Returns the box (x0, y0, x1, y1), inclusive."""
+    h, w = image.shape[:2]
+    scale, lines, line_h = caption_layout(text, w, h)
+    box_w = max(_text_width(line, scale) for line in lines) + 2 * LABEL_PAD
+    box_h = len(lines) * line_h + LABEL_PAD
+    x0 = int(min(max(origin[0], 0), max(w - box_w, 0)))
+    y0 = origin[1] if anchor == "top" else origin[1] - box_h
+    y0 = int(min(max(y0, 0), max(h - box_h, 0)))
+    x1, y1 = min(x0 + box_w, w) - 1, min(y0 + box_h, h) - 1
+    cv2.rectangle(image, (x0, y0), (x1, y1), color, cv2.FILLED)
+    luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+    ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
+    base = cv2.getTextSize("Hg", FONT, scale, 1)[1]
+    for k, line in enumerate(lines):
+        cv2.putText(image, line, (x0 + LABEL_PAD, y0 + (k + 1) * line_h - base), FONT, scale, ink, 1, cv2.LINE_AA)
+    return x0, y0, x1, y1
 
 
 def draw_mask_contours(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = MASK_COLOR) -> np.ndarray:
@@ -103,7 +175,7 @@ def render_localization(
         texts = [f"{v:.2f}" for v in ious] if ious is not None else None
         out = draw_boxes(out, pred_boxes, PRED_COLOR, texts)
     if title:
-        put_label(out, title, (2, out.shape[0] - 4), (255, 255, 255))
+        put_label(out, title, (0, out.shape[0]), (255, 255, 255), anchor="bottom")
     return out
 
 

@@ -181,7 +181,7 @@ def render_panels(source: Any, indices: Sequence[int], threshold: float, size: i
     for idx, batch, out in _passes(source, tau, indices, 16, 0, progress):
         for j, index in enumerate(idx):
             label, pred = int(batch["label"][j]), int(out["topk"][j][0])
-            title = f"{names[label][:10]}>{names[pred][:10]} {out['categories'][j]}"
+            title = f"{names[label]}>{names[pred]} {out['categories'][j]}"  # wrapped to the tile, never cut
             panels[index] = _render(source, index, batch, out, j, size, title)
     return [panels[i] for i in indices]
 

@@ -40,17 +40,21 @@ padding:14px 20px;margin:16px 0}h2{font-size:16px;margin:0 0 10px}.row{display:f
 align-items:flex-start}.row>div{flex:1 1 340px;min-width:0}table{border-collapse:collapse;width:100%;
 font-size:13px}th,td{padding:4px 8px;border-bottom:1px solid #e5e7eb;text-align:right}th:first-child,
 td:first-child{text-align:left}th{background:#f8f9fb;font-weight:600}td.num{font-variant-numeric:tabular-nums}
-.note{color:#5b6475;font-size:12px;margin:6px 0 0}.curves img{max-width:100%;height:auto;border:1px solid #e5e7eb;
+.note{color:#5b6475;font-size:12px;margin:6px 0 0}.curves img{width:100%;max-width:480px;height:auto;border:1px solid #e5e7eb;
 border-radius:4px}.bar{height:12px;border-radius:3px;min-width:1px}.bars td:nth-child(4){width:40%;text-align:left}
 tr.pick{cursor:pointer}tr.pick:hover{background:#f1f5ff}.controls{display:flex;flex-wrap:wrap;gap:14px;
 align-items:center;margin-bottom:12px}.controls select{font:inherit;padding:3px 6px}#shown{margin-left:auto;
-color:#5b6475}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(172px,1fr));gap:10px}
+color:#5b6475}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
 .card{margin:0;background:#fafbfc;border:1px solid #e5e7eb;border-radius:6px;padding:6px;font-size:12px}
-.card img{width:100%;height:auto;display:block;border-radius:4px;image-rendering:auto}.card figcaption{margin-top:4px}
+.card img{width:100%;max-width:160px;height:auto;aspect-ratio:1/1;display:block;margin:0 auto;border-radius:4px}.card figcaption{margin-top:4px}
 .badge{display:inline-block;color:#fff;border-radius:3px;padding:0 4px;font-size:10.5px;font-weight:600}
 .id{color:#6b7280;word-break:break-all;font-size:11px}.card[hidden]{display:none}.free{color:#8a93a3}
 .cap{display:flex;justify-content:space-between;align-items:center;gap:4px;white-space:nowrap;
-margin-bottom:2px}
+margin-bottom:2px}.legend{display:flex;flex-wrap:wrap;gap:4px 14px;margin:6px 0 0;padding:0;list-style:none;
+font-size:13px}.legend li{display:flex;align-items:center;gap:6px}.legend i{display:inline-block;width:26px;
+height:0;border-top:2px solid}
+@media (max-width:640px){header{padding:12px 14px}header h1{font-size:18px;word-break:break-word}main{padding:8px}
+section{padding:10px 12px}.grid{gap:8px}}
 """
 
 JS = """
@@ -224,7 +228,8 @@ def render_html(records: Sequence[dict[str, Any]], evaluation: dict[str, Any] | 
                  "several instances, too large, part only, misplaced. Click a row to filter the gallery.</p>"
                  "</div></div></section>")
     if curve_files:
-        imgs = "".join(f"<div><img src=\"{esc(f)}\" alt=\"{esc(Path(f).stem)}\"></div>" for f in curve_files)
+        imgs = "".join(f"<div><img src=\"{esc(f)}\" alt=\"{esc(Path(f).stem)}\">"
+                       f"{_legend(evaluation or {}) if Path(f).stem == 'boxacc' else ''}</div>" for f in curve_files)
         parts.append(f"<section class=\"curves\"><h2>Curves</h2><div class=\"row\">{imgs}</div></section>")
     shown = [r for r in records if r.get("thumb")] or list(records)
     cards = "".join(_card(r, thumb_prefix) for r in shown)
@@ -239,6 +244,31 @@ def render_html(records: Sequence[dict[str, Any]], evaluation: dict[str, Any] | 
     return "".join(parts)
 
 
+BOXACC_COLORS = {"30": "#2f7fd1", "50": "#e08a1e", "70": "#2e9d4f"}
+THRESHOLD_MARKS = (("oracle/maxboxacc_threshold", "#2e9d4f", "oracle"), ("fixed/threshold", "#d64545", "fixed"))
+
+
+def boxacc_series(evaluation: dict[str, Any]) -> list[tuple[str | None, str, str, str]]:
+    """(curve key or None for a threshold mark, label, colour, line style) of the BoxAcc plot, in legend order;
+    shared by the plot and the HTML legend under it (which stays readable at any page width)."""
+    curves = evaluation.get("curves") or {}
+    out: list[tuple[str | None, str, str, str]] = []
+    for key in sorted(k for k in curves if k.startswith("boxacc_")):
+        version, iou = key.split("_")[1], key.split("iou")[-1]
+        out.append((key, f"{version} IoU {int(iou) / 100:.1f}", BOXACC_COLORS.get(iou, "#555555"),
+                    "solid" if version == "v1" else "dashed"))
+    for key, color, name in THRESHOLD_MARKS:
+        if isinstance(evaluation.get(key), (int, float)):
+            out.append((None, f"{name} τ={evaluation[key]:.2f}", color, "dotted"))
+    return out
+
+
+def _legend(evaluation: dict[str, Any]) -> str:
+    items = "".join(f"<li><i style=\"border-top-color:{c};border-top-style:{ls}\"></i>{esc(label)}</li>"
+                    for _, label, c, ls in boxacc_series(evaluation))
+    return f"<ul class=\"legend\">{items}</ul>"
+
+
 def plot_curves(evaluation: dict[str, Any], assets: Path) -> list[Path]:
     """BoxAcc-vs-threshold (v1 and v2 at each IoU, oracle and fixed thresholds marked) and pixel PR plots."""
     import matplotlib
@@ -248,18 +278,14 @@ def plot_curves(evaluation: dict[str, Any], assets: Path) -> list[Path]:
 
     curves, out = evaluation.get("curves") or {}, []
     if "thresholds" in curves and any(k.startswith("boxacc_") for k in curves):
-        fig, ax = plt.subplots(figsize=(5.6, 3.3))
-        colors = dict(zip(("30", "50", "70"), ("#2f7fd1", "#e08a1e", "#2e9d4f")))
-        for key in sorted(k for k in curves if k.startswith("boxacc_")):
-            version, iou = key.split("_")[1], key.split("iou")[-1]
-            ax.plot(curves["thresholds"], curves[key], lw=1.3, ls="-" if version == "v1" else "--",
-                    color=colors.get(iou), label=f"{version} IoU {int(iou) / 100:.1f}")
-        for key, color, name in (("oracle/maxboxacc_threshold", "#2e9d4f", "oracle"),
-                                 ("fixed/threshold", "#d64545", "fixed")):
-            if isinstance(evaluation.get(key), (int, float)):
-                ax.axvline(evaluation[key], color=color, lw=1, ls=":", label=f"{name} τ={evaluation[key]:.2f}")
+        fig, ax = plt.subplots(figsize=(4.6, 3.3))  # no legend inside: the page lists it under the image
+        marks = dict((name, key) for key, _, name in THRESHOLD_MARKS)
+        for key, label, color, style in boxacc_series(evaluation):
+            if key is not None:
+                ax.plot(curves["thresholds"], curves[key], lw=1.3, ls=style, color=color, label=label)
+            else:
+                ax.axvline(evaluation[marks[label.split(" ")[0]]], color=color, lw=1, ls=style, label=label)
         ax.set(xlabel="CAM threshold τ", ylabel="BoxAcc (%)", title="BoxAcc vs CAM threshold", ylim=(0, 101))
-        ax.legend(fontsize=7, ncol=2)
         ax.grid(alpha=0.3)
         out.append(_save(fig, assets / "boxacc.png"))
     if "pr_precision" in curves and "pr_recall" in curves:
@@ -276,7 +302,7 @@ def plot_curves(evaluation: dict[str, Any], assets: Path) -> list[Path]:
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=100)
+        fig.savefig(f, format="png", dpi=200)  # sharp when a wide page shows it at full size (2x screens too)
     return path
 
 

@@ -7,16 +7,13 @@ which command makes it.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from wsol.defaults import DEFAULT_CHECKPOINT, DEFAULT_DATA  # noqa: F401  (re-exported)
 from wsol.localization.maps import EVAL_SIZE
-
-DEFAULT_CHECKPOINT = "runs/quickstart/train/best.pt"
-DEFAULT_DATA = "data/synthetic"
 
 
 @dataclass
@@ -31,29 +28,27 @@ class VizSource:
     checkpoint: Path
 
 
-def add_source_args(p: argparse.ArgumentParser, split: str = "test") -> None:
-    """The shared flags: --checkpoint, --data, --split, --device."""
-    p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT,
-                   help="trained checkpoint (default: %(default)s, made by `wsol quickstart`)")
-    p.add_argument("--data", default=None,
-                   help=f"dataset root (default: the checkpoint config's data.root, else {DEFAULT_DATA})")
-    p.add_argument("--split", default=split, help="split to look at (default: %(default)s)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-
-
 def open_source(checkpoint: str | Path, data: str | Path | None = None, split: str = "test",
                 device: str = "cpu") -> VizSource:
-    """Load the checkpoint (``weights_only``) and the split with the eval transform the model was trained for."""
+    """Load the checkpoint (``weights_only``) and the split with the eval transform the model was trained for.
+    ``device="auto"`` is CUDA when available, else CPU."""
     from wsol.data import WSOLDataset, build_transform, load_split
     from wsol.engine.checkpoint import load_model
 
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     ckpt = Path(checkpoint)
     if not ckpt.is_file():
         raise FileNotFoundError(f"checkpoint {ckpt} not found: train one first (`wsol quickstart`, or "
                                 "`wsol train --config configs/synthetic/acol.yaml`) or pass --checkpoint")
     model, cfg = load_model(str(ckpt), map_location=device)
     model.eval()
-    root = Path(data if data is not None else (cfg.data.get("root") or DEFAULT_DATA))
+    if data is not None:
+        root = Path(data)
+    else:
+        from wsol.config.paths import resolve_config_path
+
+        root = resolve_config_path(cfg.data.get("root") or DEFAULT_DATA, ckpt, cfg.get("output_dir"))
     if not root.exists():
         raise FileNotFoundError(f"dataset root {root} not found: make the synthetic benchmark with "
                                 "`wsol make-synthetic` or pass --data")
