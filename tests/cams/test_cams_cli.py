@@ -36,10 +36,10 @@ def test_cams_explain_writes_overlays(tmp_path, image_files, capsys):
     assert "class" in capsys.readouterr().out
 
 
-def test_cams_explain_bad_input(tmp_path, image_files):
-    with pytest.raises(SystemExit):
-        run("explain", ["--torchvision-model", "resnet18", "--image", image_files[0], "--method", "nope",
-                        "--out", str(tmp_path)])
+def test_cams_explain_bad_input(tmp_path, image_files, capsys):
+    assert run("explain", ["--torchvision-model", "resnet18", "--image", image_files[0], "--method", "nope",
+                           "--out", str(tmp_path)]) == 2  # argparse's usage error
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
     with pytest.raises(KeyError, match="unknown layer 'layer9'"):
         run("explain", ["--torchvision-model", "resnet18", "--image", image_files[0], "--layer", "layer9",
                         "--out", str(tmp_path)])
