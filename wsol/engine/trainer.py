@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, get_worker_info
 from tqdm import tqdm
 
-from wsol.config import to_plain
+from wsol.config import RESUME_MAY_CHANGE, ConfigError, resume_changes, to_plain
 from wsol.data.records import collate_samples
 from wsol.engine.checkpoint import describe_arch, load_checkpoint, load_state_checked, save_checkpoint
 from wsol.engine.distributed import DistContext, barrier, broadcast_flag
@@ -168,7 +168,13 @@ class Trainer:
             if self.ctx.is_main:
                 tqdm.write(f"resume: no checkpoint at {path}; starting from scratch")
             return
-        self.load_state(load_checkpoint(path, map_location=self.device), str(path))
+        ckpt = load_checkpoint(path, map_location=self.device)
+        self.load_state(ckpt, str(path))
+        changed = resume_changes(ckpt["config"], self.cfg)
+        if changed:
+            raise ConfigError(f"--resume: the config differs from the one {path} was trained with in "
+                              f"{'; '.join(changed)}; only {', '.join(RESUME_MAY_CHANGE)} may change on a "
+                              f"resume (use another output_dir for a new run)")
         if self.ctx.is_main:
             tqdm.write(f"resumed from {path} after epoch {self.epoch}")
 
