@@ -126,10 +126,13 @@ def _evaluate_source(args: argparse.Namespace, base_model: Any, method: str) -> 
 
 def check_args(args: argparse.Namespace) -> None:
     """Argument checks that need no model (a rejected run loads nothing and writes nothing)."""
-    from wsol.cams import CAM_METHODS
     from wsol.cli.train import check_device
 
-    unknown = [m for m in args.cam_method if m != "native" and m not in CAM_METHODS]
+    unknown = []
+    if any(m != "native" for m in args.cam_method):
+        from wsol.cams import CAM_METHODS
+
+        unknown = [m for m in args.cam_method if m != "native" and m not in CAM_METHODS]
     if unknown:
         raise SystemExit(f"--cam-method {unknown[0]!r} is unknown; known: native, {', '.join(CAM_METHODS)}")
     for flag, value, low in (("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0)):

@@ -13,11 +13,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import sys
 from pathlib import Path
 from typing import Any
-
-import torch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _device(name: str, local_rank: int) -> str:
+    import torch
+
     if name != "auto":
         return name
     return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
@@ -71,11 +70,12 @@ def _inside(inner: Path, outer: Path) -> bool:
 
 def check_args(args: argparse.Namespace) -> None:
     """Every check that needs no model, before anything is loaded or written (a rejected run leaves no file)."""
-    from wsol.cams import CAM_METHODS
     from wsol.cli.train import check_device
 
     if not args.checkpoint:
         raise SystemExit("--checkpoint is required (except with --merge-only)")
+    if not Path(args.checkpoint).exists():
+        raise SystemExit(f"{args.checkpoint}: checkpoint not found")
     if not args.images and not args.data:
         raise SystemExit("give --images DIR or --data ROOT --split SPLIT")
     for flag, value, low in (("--topk", args.topk, 1), ("--batch-size", args.batch_size, 1),
@@ -87,8 +87,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise SystemExit(f"--threshold must be in [0, 1), got {args.threshold}")
     if args.ignore_below is not None and not 0.0 <= args.ignore_below <= 1.0:
         raise SystemExit(f"--ignore-below must be in [0, 1], got {args.ignore_below}")
-    if args.cam_method != "native" and args.cam_method not in CAM_METHODS:
-        raise SystemExit(f"--cam-method {args.cam_method!r} is unknown; known: native, {', '.join(CAM_METHODS)}")
+    if args.cam_method != "native":
+        from wsol.cams import CAM_METHODS
+
+        if args.cam_method not in CAM_METHODS:
+            raise SystemExit(f"--cam-method {args.cam_method!r} is unknown; known: native, {', '.join(CAM_METHODS)}")
     check_device(args.device, "--device")
     if args.images:
         images = Path(args.images)
@@ -105,6 +108,7 @@ def _dist_context(args: argparse.Namespace) -> tuple[int, int, int, bool]:
     """(rank, world_size, local_rank, joined a process group): torchrun's env, or --rank/--world-size."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
+        import torch
         import torch.distributed as dist
 
         if args.rank is not None:
@@ -178,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge_only:
         return _merge_only(args)
     check_args(args)
+    import torch
+
     if args.threads:
         torch.set_num_threads(args.threads)
     from wsol.engine.checkpoint import checkpoint_meta, load_model
@@ -213,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                       device=device, rank=rank, world_size=world, progress=not args.no_progress)
     if rank == 0:
         print(f"threshold {threshold:g} from {origin}; {len(source.image_ids)} images; device {device}; "
-              f"world size {world}", file=sys.stderr)
+              f"world size {world}")
     extra = {"threshold_source": origin, "checkpoint_localization": meta["localization"]}
     if args.cam_method != "native":  # the maps' source is part of what is exported
         extra.update(cam_method=args.cam_method, cam_layer=list(args.cam_layer))

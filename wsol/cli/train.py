@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -26,9 +27,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def check_device(name: str, field: str) -> None:
     """A CUDA device asked for on a machine without one is a usage error, said before anything starts."""
+    if not name.startswith("cuda"):
+        return
     import torch
 
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    if not torch.cuda.is_available():
         raise SystemExit(f"{field}={name!r} but CUDA is not available on this machine; use cpu or auto")
     if name.startswith("cuda:") and name[5:].isdigit() and int(name[5:]) >= torch.cuda.device_count():
         raise SystemExit(f"{field}={name!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
@@ -42,10 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     check_device(cfg.train.device, "train.device")
     import torch
 
+    from wsol.engine.checkpoint import checkpoint_meta
+    from wsol.engine.trainer import NonFiniteLossError, Trainer, check_resume_config
+
+    last = Path(cfg.output_dir) / "last.pt"
+    if args.resume and last.is_file():  # refused before the run folder is touched (the trainer checks again)
+        check_resume_config(checkpoint_meta(last)["config"], cfg, last)
+
     from wsol.engine.data import build_datasets
     from wsol.engine.distributed import cleanup, init_distributed
     from wsol.engine.seed import seed_everything
-    from wsol.engine.trainer import NonFiniteLossError, Trainer
     from wsol.models import build_model
 
     if cfg.train.threads:

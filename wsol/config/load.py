@@ -119,8 +119,9 @@ def to_plain(cfg: DictConfig) -> dict:
 
 
 # How a run is carried out, not what it computes: these may differ between a run and its --resume (more
-# epochs to extend it, logging and validation frequency, data-loading processes, threads, device).
-RESUME_MAY_CHANGE = ("train.epochs", "train.log_every", "train.eval_every", "train.overlays", "train.threads",
+# epochs to extend it, logging and validation frequency, data-loading processes, threads, device, and where
+# the run folder now lives).
+RESUME_MAY_CHANGE = ("name", "output_dir", "train.epochs", "train.log_every", "train.eval_every", "train.overlays", "train.threads",
                      "train.device", "data.num_workers", "data.eval_batch_size")
 
 

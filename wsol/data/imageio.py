@@ -6,6 +6,7 @@ work and a truncated/corrupt file is reported instead of yielding ``None`` somew
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,9 @@ import numpy as np
 
 from wsol.data.errors import DatasetError
 from wsol.data.records import IGNORE_VALUE
+
+if "OPENCV_LOG_LEVEL" not in os.environ:  # a failed decode is reported once, by our error naming the file,
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # not also by OpenCV's own log lines
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 

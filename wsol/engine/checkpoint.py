@@ -76,7 +76,7 @@ def checkpoint_meta(path: str | Path) -> dict[str, Any]:
     through a memory map so the weights are not copied."""
     ckpt = _read(Path(path), "cpu", mmap=True)
     return {"class_names": ckpt.get("class_names"), "localization": ckpt.get("localization"),
-            "num_classes": ckpt.get("num_classes")}
+            "num_classes": ckpt.get("num_classes"), "config": ckpt.get("config")}
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[WSOLModel, DictConfig]:

@@ -43,6 +43,16 @@ def resolve_device(name: str, ctx: DistContext) -> torch.device:
     return torch.device(f"cuda:{ctx.local_rank}" if name == "cuda" else name)
 
 
+def check_resume_config(saved: dict[str, Any], cfg: DictConfig, path: str | Path) -> None:
+    """Refuse to continue the run saved at ``path`` with a config that computes something else (another lr,
+    model, data ...): the result would be neither run. Names every field that differs."""
+    changed = resume_changes(saved, cfg)
+    if changed:
+        raise ConfigError(f"--resume: the config differs from the one {path} was trained with in "
+                          f"{'; '.join(changed)}; only {', '.join(RESUME_MAY_CHANGE)} may change on a "
+                          f"resume (use another output_dir for a new run)")
+
+
 def collate_skipping(items: Sequence[Any]) -> dict[str, Any]:
     """``collate_samples`` over the items that loaded (a dataset with ``skip_bad`` yields None for bad ones)."""
     good = [item for item in items if item is not None]
@@ -170,11 +180,7 @@ class Trainer:
             return
         ckpt = load_checkpoint(path, map_location=self.device)
         self.load_state(ckpt, str(path))
-        changed = resume_changes(ckpt["config"], self.cfg)
-        if changed:
-            raise ConfigError(f"--resume: the config differs from the one {path} was trained with in "
-                              f"{'; '.join(changed)}; only {', '.join(RESUME_MAY_CHANGE)} may change on a "
-                              f"resume (use another output_dir for a new run)")
+        check_resume_config(ckpt["config"], self.cfg, path)
         if self.ctx.is_main:
             tqdm.write(f"resumed from {path} after epoch {self.epoch}")
 
