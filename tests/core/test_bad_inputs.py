@@ -166,7 +166,8 @@ def colliding_output_names(inputs, tmp):
         path.write_text("\n".join(lines + [alias + extra]) + "\n")
     for name in ("localization.txt", "localization_masks.txt", "parts.txt"):
         (root / "metadata" / "test" / name).unlink()
-    return export_args(inputs, tmp / "out", "--data", root, "--split", "test"), f"image ids {alias!r} and {first!r} name the same output file"
+    culprit = f"image ids {alias!r} and {first!r} name the same output file"
+    return export_args(inputs, tmp / "out", "--data", root, "--split", "test"), culprit
 
 
 def non_utf8_file_name(inputs, tmp):
@@ -403,3 +404,26 @@ def test_input_names_follow_links_but_not_dotdot(tmp_path):
     for bad in ("../etc/passwd", "images/../../x", "/abs.png", ""):
         with pytest.raises(ValueError, match="unsafe input name"):
             input_path(tmp_path / "root", bad)
+
+
+def test_checkpoint_with_nan_weights_is_refused(inputs, tmp_path):
+    from wsol.engine.checkpoint import CheckpointError, load_model
+
+    ckpt = torch.load(inputs.checkpoint, weights_only=True)
+    name = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
+    ckpt["model"][name] = ckpt["model"][name].clone().fill_(float("nan"))
+    torch.save(ckpt, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match=f"weight '{name}' holds NaN"):
+        load_model(tmp_path / "nan.pt")
+    load_model(inputs.checkpoint)
+
+
+def test_skipped_bad_training_images_are_counted(inputs, tmp_path, capsys):
+    from wsol.cli import run
+
+    root = copy_data(inputs, tmp_path)
+    first_image(root, "train").write_bytes(b"not an image")
+    with pytest.warns(RuntimeWarning, match="skipping bad image"):
+        code = run("train", [str(a) for a in train_args(inputs, root, tmp_path / "run", "data.skip_bad=true")[1:]])
+    assert code == 0
+    assert "skipped 1 unreadable training image load(s)" in capsys.readouterr().out

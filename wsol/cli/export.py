@@ -159,7 +159,10 @@ def _merge_only(args: argparse.Namespace) -> int:
         from wsol.data import load_split
 
         gt = GroundTruth.from_split(load_split(args.data, args.split, fmt=args.format))
-    summary = merge_export(args.out, gt)
+    try:
+        summary = merge_export(args.out, gt)
+    except (FileNotFoundError, ValueError) as exc:  # no export there yet, unfinished or torn shards
+        raise SystemExit(str(exc)) from None
     _print_summary({"merge": summary}, args.out)
     if summary.get("quality"):
         print(format_report(summary["quality"]))

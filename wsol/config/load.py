@@ -121,8 +121,8 @@ def to_plain(cfg: DictConfig) -> dict:
 # How a run is carried out, not what it computes: these may differ between a run and its --resume (more
 # epochs to extend it, logging and validation frequency, data-loading processes, threads, device, and where
 # the run folder now lives).
-RESUME_MAY_CHANGE = ("name", "output_dir", "train.epochs", "train.log_every", "train.eval_every", "train.overlays", "train.threads",
-                     "train.device", "data.num_workers", "data.eval_batch_size")
+RESUME_MAY_CHANGE = ("name", "output_dir", "train.epochs", "train.log_every", "train.eval_every", "train.overlays",
+                     "train.threads", "train.device", "data.num_workers", "data.eval_batch_size")
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:

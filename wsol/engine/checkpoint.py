@@ -85,6 +85,10 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     if not isinstance(ckpt["config"], dict) or not isinstance(ckpt.get("num_classes"), int):
         raise CheckpointError(f"{path}: not a wsol checkpoint (expected a 'config' dict and an integer "
                               f"'num_classes')")
+    bad = next((k for k, v in ckpt["model"].items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:  # its maps would be NaN: every metric of them is meaningless
+        raise CheckpointError(f"{path}: weight {bad!r} holds NaN/inf values; expected a checkpoint of a run "
+                              f"that trained without diverging")
     plain = copy.deepcopy(ckpt["config"])
     plain.setdefault("model", {})["pretrained"] = False  # the checkpoint's weights replace any initialisation
     cfg = config_from_dict(plain)
