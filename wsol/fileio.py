@@ -1,4 +1,5 @@
-"""Atomic writes and safe output paths: an output is either complete or absent, and never escapes its root."""
+"""Atomic writes and safe paths: an output is either complete or absent and never escapes its root; an input
+name stays inside its root by its own components, while symlinks the user put there are followed."""
 
 from __future__ import annotations
 
@@ -20,20 +21,22 @@ _UMASK = _current_umask()
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
-    """Open a temp file beside ``path``; on success fsync it and rename it over ``path``.
+def atomic_open(path: str | os.PathLike, mode: str = "w", fsync: bool = True, **kwargs: Any) -> Iterator[IO]:
+    """Open a temp file beside ``path``; on success (fsync it and) rename it over ``path``.
 
-    If the body raises, the temp file is removed and ``path`` is left as it was.
+    If the body raises, the temp file is removed and ``path`` is left as it was. ``fsync=False`` is for many
+    small files whose durability is ensured once for all of them (see ``wsol.export.writers.flush_to_disk``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs follow the umask like open() would
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs follow the umask like open() would
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -46,8 +49,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         f.write(text)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_open(path, "wb") as f:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> None:
+    with atomic_open(path, "wb", fsync=fsync) as f:
         f.write(data)
 
 
@@ -75,3 +78,18 @@ def safe_join(root: str | os.PathLike, relative: str) -> Path:
     if candidate != root_path and root_path not in candidate.parents:
         raise ValueError(f"unsafe output name {relative!r}: it resolves outside {root_path}")
     return candidate
+
+
+def input_path(root: str | os.PathLike, relative: str) -> Path:
+    """``root / relative`` for a name read from metadata (an image id, a mask path), checked by its components.
+
+    Absolute names and ``..`` components raise ``ValueError``; symlinks are *not* resolved, because inputs
+    may live behind them (a shared ``images/`` folder linked into a dataset root). Only outputs need
+    :func:`safe_join`, which resolves them.
+    """
+    parts = relative.replace("\\", "/").split("/")
+    if not relative or relative.startswith(("/", "\\")) or (len(relative) > 1 and relative[1] == ":"):
+        raise ValueError(f"unsafe input name {relative!r}: expected a path relative to {root}")
+    if ".." in parts:
+        raise ValueError(f"unsafe input name {relative!r}: '..' would leave {root}")
+    return Path(root) / relative

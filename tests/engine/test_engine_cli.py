@@ -49,7 +49,7 @@ def test_train_cli_errors_before_training(tiny_synthetic, tmp_path, capsys):
     assert "known: acol, adl, bas, cam, ggam, has, spg" in capsys.readouterr().err
     code = run("train", ["--config", str(CONFIGS / "acol.yaml"), f"data.root={tiny_synthetic}",
                          f"output_dir={tmp_path / 'r'}", "data.num_classes=7", "--no-progress", *TINY])
-    assert code == 1
+    assert code == 2
     assert "data.num_classes=7" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 

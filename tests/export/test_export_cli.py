@@ -68,7 +68,7 @@ def test_export_cli_torchrun_gloo_equals_one_process(checkpoint, synthetic_root,
                            "-m", "wsol", "export", *args(checkpoint, synthetic_root, multi)],
                           env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "world size 2" in proc.stderr and "merged 9 images" in proc.stdout
+    assert "world size 2" in proc.stdout and "merged 9 images" in proc.stdout
     assert tree(multi) == tree(single)
 
 

@@ -68,7 +68,7 @@ def test_export_files_are_valid_coco(reference, synthetic_root):
     quality = json.loads((reference / "quality.json").read_text())
     assert set(quality["bbox"]) >= {"AP", "AP50", "AR100"} and quality["segm"] is not None
     assert quality["localization"]["images"] == 9 and quality["threshold"] == 0.3
-    assert (reference / "bad_images.txt").read_text() == ""
+    assert (reference / "bad_images.jsonl").read_text() == ""
 
 
 def test_export_resume_after_interrupt_gives_same_files(model, synthetic_root, reference, tmp_path):
@@ -124,9 +124,9 @@ def test_export_folder_lists_bad_images(model, synthetic_root, tmp_path):
         source = folder_source(ImageFolderDataset(folder, build_transform("eval", input_size=64)), ["a", "b", "c"])
     out = tmp_path / "out"
     stats = export(model, source, out)
-    bad = (out / "bad_images.txt").read_text().splitlines()
-    assert [line.split("\t")[0] for line in bad] == ["broken.jpg", "cut.png"]
-    assert all(len(line.split("\t")[1]) > 0 for line in bad)
+    bad = [json.loads(line) for line in (out / "bad_images.jsonl").read_text().splitlines()]
+    assert [b["image_id"] for b in bad] == ["broken.jpg", "cut.png"]
+    assert all(len(b["reason"]) > 0 for b in bad)
     assert stats["merge"]["images"] == 9 and not (out / "quality.json").exists()
     with pytest.raises(ValueError, match="use-gt-class"):
         export(model, source, tmp_path / "gt", spec=ExportSpec(post=SPEC.post, use_gt_class=True))

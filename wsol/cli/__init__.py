@@ -36,7 +36,9 @@ def debug_enabled() -> bool:
 
 def fail(command: str, message: object) -> int:
     """Print the one-line error of a user mistake and give argparse's usage-error code."""
-    text = " ".join(str(message).split())  # one line, whatever the message's own line breaks
+    from wsol.errors import user_message
+
+    text = " ".join(user_message(str(message)).split())  # one line, whatever the message's own line breaks
     prefix = f"wsol {command}: "
     print(text if text.startswith(prefix) or text.startswith("wsol ") else prefix + text, file=sys.stderr)
     return 2

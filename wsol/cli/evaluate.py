@@ -58,7 +58,9 @@ def _loader(args: argparse.Namespace, split: str):
     from wsol.data.records import collate_samples
     from wsol.localization.maps import EVAL_SIZE
 
-    info = load_split(args.data, split, fmt=args.format)
+    from wsol.data.split import require_images
+
+    info = require_images(load_split(args.data, split, fmt=args.format), args.data)
     dataset = WSOLDataset(info, build_transform("eval", args.input_size, args.protocol, args.resize_size),
                           mask_size=EVAL_SIZE if args.protocol == "resize" else None)
     return DataLoader(dataset, batch_size=args.batch_size, shuffle=False, num_workers=args.workers,
@@ -70,7 +72,7 @@ def _stored_threshold(path: str) -> float:
 
     loc = checkpoint_meta(path)["localization"]
     if not isinstance(loc, dict) or "threshold" not in loc:
-        raise ValueError(f"checkpoint {path} stores no 'localization' threshold; use --fixed-threshold-from val")
+        raise SystemExit(f"{path}: the checkpoint stores no 'localization' threshold; use --fixed-threshold-from val")
     return float(loc["threshold"])
 
 
@@ -148,6 +150,25 @@ def _evaluate_source(args: argparse.Namespace, base_model: Any, method: str) -> 
     return result
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Argument checks that need no model (a rejected run loads nothing and writes nothing)."""
+    from wsol.cli.train import check_device
+
+    unknown = []
+    if any(m != "native" for m in args.cam_method):
+        from wsol.cams import CAM_METHODS
+
+        unknown = [m for m in args.cam_method if m != "native" and m not in CAM_METHODS]
+    if unknown:
+        raise SystemExit(f"--cam-method {unknown[0]!r} is unknown; known: native, {', '.join(CAM_METHODS)}")
+    for flag, value, low in (("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0)):
+        if value < low:
+            raise SystemExit(f"{flag} must be >= {low}, got {value}")
+    if not 0.0 < args.cam_curve_interval < 1.0:
+        raise SystemExit(f"--cam-curve-interval must be in (0, 1), got {args.cam_curve_interval}")
+    check_device(args.device, "--device")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.print_config:
@@ -155,9 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     from wsol.config.paths import resolve_config_path
     from wsol.engine.checkpoint import load_model
 
+    check_args(args)
     args.device = resolve_device(args.device)
     model, cfg = load_model(args.checkpoint, map_location=args.device)
     model.to(args.device)
+    if any(m != "native" for m in args.cam_method):
+        from wsol.cli.explain import check_layers
+
+        check_layers(model, args.cam_layer, "--cam-layer")
     data_cfg = _get(cfg, "data")
     from_config = args.data is None
     if from_config:  # the config's root, found from here or from the run's folder

@@ -46,6 +46,16 @@ def load_classifier(args: argparse.Namespace) -> nn.Module:
     return model.eval()
 
 
+def check_layers(model: nn.Module, names: list[str] | None, flag: str) -> None:
+    """Unknown target layers are a usage error, named with the close matches, before any output exists."""
+    from wsol.cams.hooks import resolve_layers
+
+    try:
+        resolve_layers(model, names or [])
+    except KeyError as exc:
+        raise SystemExit(f"{flag}: {exc.args[0]}") from None
+
+
 def load_batch(paths: list[Path], size: int) -> tuple[torch.Tensor, list[np.ndarray]]:
     """(B, 3, size, size) normalised tensor and the resized uint8 RGB images."""
     import cv2
@@ -80,15 +90,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
-    if args.size < 8 or args.batch_size < 1 or not 0 <= args.alpha <= 1:
-        parser.error("--size must be >= 8, --batch-size >= 1, --alpha in [0, 1]")
     from tqdm import tqdm
 
     from wsol.cams import CAM_METHODS
     from wsol.viz.overlays import heatmap_overlay, save_png
 
+    for ok, what in ((args.size >= 8, f"--size must be >= 8, got {args.size}"),
+                     (args.batch_size >= 1, f"--batch-size must be >= 1, got {args.batch_size}"),
+                     (0 <= args.alpha <= 1, f"--alpha must be in [0, 1], got {args.alpha}"),
+                     (args.method in CAM_METHODS, f"--method {args.method!r} is unknown; known: "
+                                                  f"{', '.join(CAM_METHODS)}")):
+        if not ok:
+            raise SystemExit(what)
     method = CAM_METHODS.get(args.method)
+    missing = [p for p in args.image if not p.is_file()]
+    if missing:  # before the first overlay is written
+        raise SystemExit(f"{missing[0]}: --image file does not exist" + (f" (and {len(missing) - 1} more)"
+                                                                         if len(missing) > 1 else ""))
     model = load_classifier(args)
+    check_layers(model, args.layer, "--layer")
     explainer = method(model, args.layer, fuse=args.fuse)
     used: set[str] = set()
     for start in tqdm(range(0, len(args.image), args.batch_size), desc="explain", unit="batch",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import sys
+from pathlib import Path
 from typing import Any
 
 from wsol.cli._common import new_parser
@@ -67,16 +67,58 @@ def _device(name: str, local_rank: int) -> str:
     return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
 
 
+def _inside(inner: Path, outer: Path) -> bool:
+    inner, outer = inner.resolve(), outer.resolve()
+    return inner == outer or outer in inner.parents
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every check that needs no model, before anything is loaded or written (a rejected run leaves no file)."""
+    from wsol.cli.train import check_device
+
+    if not args.checkpoint:
+        raise SystemExit("--checkpoint is required (except with --merge-only)")
+    if not Path(args.checkpoint).exists():
+        raise SystemExit(f"{args.checkpoint}: checkpoint not found")
+    if not args.images and not args.data:
+        raise SystemExit("give --images DIR or --data ROOT --split SPLIT")
+    for flag, value, low in (("--topk", args.topk, 1), ("--batch-size", args.batch_size, 1),
+                             ("--shard-size", args.shard_size, 1), ("--workers", args.workers, 0),
+                             ("--post-workers", args.post_workers, 0), ("--threads", args.threads, 1)):
+        if value is not None and value < low:
+            raise SystemExit(f"{flag} must be >= {low}, got {value}")
+    if args.threshold is not None and not 0.0 <= args.threshold < 1.0:
+        raise SystemExit(f"--threshold must be in [0, 1), got {args.threshold}")
+    if args.ignore_below is not None and not 0.0 <= args.ignore_below <= 1.0:
+        raise SystemExit(f"--ignore-below must be in [0, 1], got {args.ignore_below}")
+    if args.cam_method != "native":
+        from wsol.cams import CAM_METHODS
+
+        if args.cam_method not in CAM_METHODS:
+            raise SystemExit(f"--cam-method {args.cam_method!r} is unknown; known: native, {', '.join(CAM_METHODS)}")
+    check_device(args.device, "--device")
+    if args.images:
+        images = Path(args.images)
+        if not images.is_dir():
+            raise SystemExit(f"{images}: --images folder {'is not a folder' if images.exists() else 'does not exist'}")
+        if _inside(Path(args.out), images):
+            raise SystemExit(f"--out {args.out} lies inside --images {images}: the export would read its own "
+                             f"outputs; choose an output folder outside {images}")
+    elif not Path(args.data).exists():
+        raise SystemExit(f"{args.data}: --data root does not exist")
+
+
 def _dist_context(args: argparse.Namespace) -> tuple[int, int, int, bool]:
     """(rank, world_size, local_rank, joined a process group): torchrun's env, or --rank/--world-size."""
     import torch
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
+        import torch
         import torch.distributed as dist
 
         if args.rank is not None:
-            raise SystemExit("wsol export: --rank/--world-size are for runs without torchrun")
+            raise SystemExit("--rank/--world-size are for runs without torchrun")
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if not dist.is_initialized():
             backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -86,7 +128,7 @@ def _dist_context(args: argparse.Namespace) -> tuple[int, int, int, bool]:
         return dist.get_rank(), dist.get_world_size(), local, True
     rank, world = args.rank or 0, args.world_size or 1
     if not 0 <= rank < world:
-        raise SystemExit(f"wsol export: --rank must be in [0, --world-size={world}), got {rank}")
+        raise SystemExit(f"--rank must be in [0, --world-size={world}), got {rank}")
     return rank, world, 0, False
 
 
@@ -98,10 +140,18 @@ def _source(args: argparse.Namespace, cfg: Any, class_names: list[str] | None, n
                                 resize_size=int(cfg.data.resize_size))
     if args.images:
         names = list(class_names) if class_names else [f"class_{i}" for i in range(num_classes)]
-        return folder_source(ImageFolderDataset(args.images, transform), names)
-    split = load_split(args.data, args.split, fmt=args.format)
+        dataset = ImageFolderDataset(args.images, transform)
+        if not dataset.image_ids and not dataset.bad_images:
+            from wsol.data.imageio import IMAGE_EXTENSIONS
+
+            raise SystemExit(f"no images found under {args.images} (looked for {', '.join(IMAGE_EXTENSIONS)}, "
+                             f"recursively)")
+        return folder_source(dataset, names)
+    from wsol.data.split import require_images
+
+    split = require_images(load_split(args.data, args.split, fmt=args.format), args.data)
     if split.num_classes != num_classes:
-        raise SystemExit(f"wsol export: {args.data} split {args.split!r} has {split.num_classes} classes but the "
+        raise SystemExit(f"{args.data} split {args.split!r} has {split.num_classes} classes but the "
                          f"checkpoint was trained for {num_classes}")
     return split_source(split, transform, WSOLDataset)
 
@@ -115,7 +165,10 @@ def _merge_only(args: argparse.Namespace) -> int:
         from wsol.data import load_split
 
         gt = GroundTruth.from_split(load_split(args.data, args.split, fmt=args.format))
-    summary = merge_export(args.out, gt)
+    try:
+        summary = merge_export(args.out, gt)
+    except (FileNotFoundError, ValueError) as exc:  # no export there yet, unfinished or torn shards
+        raise SystemExit(str(exc)) from None
     _print_summary({"merge": summary}, args.out)
     if summary.get("quality"):
         print(format_report(summary["quality"]))
@@ -139,31 +192,33 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.merge_only:
         return _merge_only(args)
-    if not args.checkpoint:
-        raise SystemExit("wsol export: --checkpoint is required (except with --merge-only)")
-    if not args.images and not args.data:
-        raise SystemExit("wsol export: give --images DIR or --data ROOT --split SPLIT")
+    check_args(args)
+    import torch
+
     if args.threads:
         torch.set_num_threads(args.threads)
-    from wsol.engine.checkpoint import load_model
+    from wsol.engine.checkpoint import checkpoint_meta, load_model
     from wsol.export.pipeline import file_digest, resolve_threshold, run_export
     from wsol.export.postprocess import PostprocessSettings
     from wsol.export.quality import format_report
     from wsol.export.runner import ExportSpec, RunOptions
+    from wsol.export.shards import ExportExistsError
 
     rank, world, local, _ = _dist_context(args)
-    from wsol.engine.checkpoint import checkpoint_meta
-
     meta = checkpoint_meta(args.checkpoint)
     try:
         threshold, origin = resolve_threshold(args.threshold, args.threshold_from, meta["localization"])
     except (ValueError, FileNotFoundError) as exc:
-        raise SystemExit(f"wsol export: {exc}") from None
+        raise SystemExit(str(exc)) from None
     device = _device(args.device, local)
     model, cfg = load_model(args.checkpoint, map_location=device)
+    if args.topk > int(model.num_classes):
+        raise SystemExit(f"--topk {args.topk} exceeds the checkpoint's {int(model.num_classes)} classes")
     if args.cam_method != "native":
         from wsol.cams import build_localizer
+        from wsol.cli.explain import check_layers
 
+        check_layers(model, args.cam_layer, "--cam-layer")
         model = build_localizer(model, args.cam_method, args.cam_layer)
     source = _source(args, cfg, meta["class_names"], int(model.num_classes))
     post = PostprocessSettings(threshold=threshold, num_classes=int(model.num_classes), boxes=args.boxes,
@@ -175,16 +230,18 @@ def main(argv: list[str] | None = None) -> int:
                       device=device, rank=rank, world_size=world, progress=not args.no_progress)
     if rank == 0:
         print(f"threshold {threshold:g} from {origin}; {len(source.image_ids)} images; device {device}; "
-              f"world size {world}", file=sys.stderr)
+              f"world size {world}")
     extra = {"threshold_source": origin, "checkpoint_localization": meta["localization"],
              "segmentation": args.segmentation}
+    if args.cam_method != "native":  # the maps' source is part of what is exported
+        extra.update(cam_method=args.cam_method, cam_layer=list(args.cam_layer))
     from wsol.export.shards import ExportExistsError
 
     try:
         stats = run_export(model, source, spec, opts, args.out, file_digest(args.checkpoint), args.overwrite,
                            extra_settings=extra)
     except (ExportExistsError, ValueError) as exc:
-        raise SystemExit(f"wsol export: {exc}") from None
+        raise SystemExit(str(exc)) from None
     _print_summary(stats, args.out)
     merge = stats.get("merge")
     if merge and merge.get("quality"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from wsol.cli._common import new_parser
 
@@ -34,23 +35,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    from wsol.config import ConfigError, load_config
-
-    try:
-        cfg = load_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(f"wsol train: config error: {exc}", file=sys.stderr)
-        return 2
+def check_device(name: str, field: str) -> None:
+    """A CUDA device asked for on a machine without one is a usage error, said before anything starts."""
+    if not name.startswith("cuda"):
+        return
     import torch
 
-    from wsol.data import DatasetError
-    from wsol.engine.checkpoint import CheckpointError
+    if not torch.cuda.is_available():
+        raise SystemExit(f"{field}={name!r} but CUDA is not available on this machine; use cpu or auto")
+    if name.startswith("cuda:") and name[5:].isdigit() and int(name[5:]) >= torch.cuda.device_count():
+        raise SystemExit(f"{field}={name!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from wsol.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    check_device(cfg.train.device, "train.device")
+    import torch
+
+    from wsol.engine.checkpoint import checkpoint_meta
+    from wsol.engine.trainer import NonFiniteLossError, Trainer, check_resume_config
+
+    last = Path(cfg.output_dir) / "last.pt"
+    if args.resume and last.is_file():  # refused before the run folder is touched (the trainer checks again)
+        check_resume_config(checkpoint_meta(last)["config"], cfg, last)
+
     from wsol.engine.data import build_datasets
     from wsol.engine.distributed import cleanup, init_distributed
     from wsol.engine.seed import seed_everything
-    from wsol.engine.trainer import NonFiniteLossError, Trainer
     from wsol.models import build_model
 
     if cfg.train.threads:
@@ -64,11 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(cfg, model, train_set, val_set, ctx=ctx, class_names=names,
                           progress=not args.no_progress)
         summary = trainer.fit(resume=args.resume)
-    except (ConfigError, CheckpointError, DatasetError, FileNotFoundError, NonFiniteLossError) as exc:
+    except FileNotFoundError as exc:  # model.weights_path and the like: the message names the file
+        raise SystemExit(str(exc)) from exc
+    except NonFiniteLossError as exc:  # not a usage error: the run itself failed
         print(f"wsol train: {exc}", file=sys.stderr)
         return 1
     finally:
         cleanup(ctx)
     if ctx.is_main:
+        skipped = getattr(train_set, "skipped", 0)
+        if skipped:
+            tqdm.write(f"skipped {skipped} unreadable training image load(s) (data.skip_bad=true); they were "
+                       f"replaced by the next loadable image")
         tqdm.write(f"done: {summary['epoch']} epochs, best {summary['best']}, checkpoint {summary['last']}")
     return 0

@@ -135,3 +135,33 @@ def config_from_dict(data: dict) -> DictConfig:
 def to_plain(cfg: DictConfig) -> dict:
     """The resolved config as plain containers (what checkpoints and ``config.yaml`` store)."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+# How a run is carried out, not what it computes: these may differ between a run and its --resume (more
+# epochs to extend it, logging and validation frequency, data-loading processes, threads, device, and where
+# the run folder now lives).
+RESUME_MAY_CHANGE = ("name", "output_dir", "train.epochs", "train.log_every", "train.eval_every", "train.overlays",
+                     "train.threads", "train.device", "data.num_workers", "data.eval_batch_size")
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict) or not node:
+        return {prefix: node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def changed_keys(before: dict, after: dict) -> list[str]:
+    """``key: old -> new`` for every dotted key (nested dicts flattened) whose value differs, sorted."""
+    a, b = _flatten(before), _flatten(after)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def resume_changes(saved: dict, current: DictConfig, may_change: Sequence[str] = RESUME_MAY_CHANGE) -> list[str]:
+    """Dotted keys whose value in ``current`` differs from the checkpoint's ``saved`` config, apart from
+    ``may_change``, as ``key: saved -> current``. The saved config is read through the schema first, so keys
+    added to the schema since it was written compare at their defaults."""
+    changes = changed_keys(to_plain(config_from_dict(saved)), to_plain(current))
+    return [c for c in changes if c.split(":", 1)[0] not in may_change]

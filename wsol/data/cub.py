@@ -26,7 +26,7 @@ import numpy as np
 from wsol.data.errors import DatasetError, check_box, where
 from wsol.data.records import ImageRecord
 from wsol.data.split import SplitInfo
-from wsol.fileio import safe_join
+from wsol.fileio import input_path
 
 CUB_SPLITS = ("train", "val", "trainval", "test")
 
@@ -87,7 +87,7 @@ def read_cub_split(root: str | os.PathLike, split: str, val_fraction: float = 0.
     for image_id in selected:
         lineno, (rel,) = images[image_id]
         try:
-            path = safe_join(image_root, rel)
+            path = input_path(image_root, rel)
         except ValueError as exc:
             raise DatasetError(f"{where(root / 'images.txt', lineno)}: {exc}") from None
         size = _image_size(path)

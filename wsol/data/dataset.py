@@ -133,6 +133,36 @@ class WSOLDataset(Dataset):
         raise DatasetError(f"split {self.split.name!r}: no loadable image left ({n} tried)")
 
 
+def find_images(root: Path) -> list[str]:
+    """Sorted relative paths of the image files under ``root``, following symlinked files and folders (a
+    folder reached twice through links, or a link back to an ancestor, is walked once)."""
+    found: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    def unreadable(err: OSError) -> None:
+        raise DatasetError(f"{err.filename}: cannot list this folder ({err.strerror}); expected a readable "
+                           f"folder of images")
+
+    for folder, dirs, files in os.walk(root, followlinks=True, onerror=unreadable):
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs.sort()
+        rel = Path(folder).relative_to(root)
+        for name in files:
+            if Path(name).suffix.lower() in IMAGE_EXTENSIONS and os.path.isfile(os.path.join(folder, name)):
+                image_id = (rel / name).as_posix()
+                try:  # ids go into JSON outputs and file names of other tools: they must be text
+                    image_id.encode("utf-8")
+                except UnicodeEncodeError:
+                    shown = os.fsencode(os.path.join(folder, name)).decode("utf-8", "backslashreplace")
+                    raise DatasetError(f"{shown}: file name is not valid UTF-8; rename it (image ids must be "
+                                       f"UTF-8 text)") from None
+                found.append(image_id)
+    return sorted(found)
+
+
 class ImageFolderDataset(Dataset):
     """Every image under ``root`` (recursive, sorted), for explaining/exporting unlabelled folders.
 
@@ -151,8 +181,8 @@ class ImageFolderDataset(Dataset):
         self.image_ids: list[str] = []
         self.sizes: list[tuple[int, int]] = []
         self.bad_images: list[tuple[str, str]] = []
-        for path in sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
-            rel = path.relative_to(self.root).as_posix()
+        for rel in find_images(self.root):
+            path = self.root / rel
             try:
                 with Image.open(path) as im:
                     im.verify()

@@ -6,6 +6,7 @@ work and a truncated/corrupt file is reported instead of yielding ``None`` somew
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,9 @@ import numpy as np
 
 from wsol.data.errors import DatasetError
 from wsol.data.records import IGNORE_VALUE
+
+if "OPENCV_LOG_LEVEL" not in os.environ:  # a failed decode is reported once, by our error naming the file,
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # not also by OpenCV's own log lines
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -30,10 +34,25 @@ def _read_bytes(path: Path, what: str, origin: str | None) -> np.ndarray:
     return data
 
 
+def jpeg_truncated(data: np.ndarray) -> bool:
+    """True for a JPEG cut off inside its last scan: no end-of-image marker (FF D9) after the last
+    start-of-scan (FF DA). Both markers cannot occur inside entropy-coded data (an FF there is followed by
+    00), so the test holds for progressive JPEGs and for files with trailing data or an embedded thumbnail.
+    Some decoders fill the missing rows with grey and succeed, so the file would otherwise pass as good."""
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    if raw[:2] != b"\xff\xd8":
+        return False
+    return raw.rfind(b"\xff\xd9") < raw.rfind(b"\xff\xda")
+
+
 def read_image(path: str | Path, origin: str | None = None) -> np.ndarray:
     """Decode an image file into an (H, W, 3) uint8 RGB array; grey and RGBA inputs are converted."""
     path = Path(path)
     data = _read_bytes(path, "image", origin)
+    if jpeg_truncated(data):
+        suffix = f" (listed at {origin})" if origin else ""
+        raise DatasetError(f"{path}: damaged JPEG{suffix}: its data stops before the end-of-image marker "
+                           f"(a cut-off file); expected a complete JPEG")
     img = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB) if hasattr(cv2, "IMREAD_COLOR_RGB") else None
     if img is None:
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)

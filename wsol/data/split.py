@@ -22,7 +22,7 @@ import numpy as np
 from wsol.data.errors import DatasetError
 from wsol.data.imageio import compose_mask, instance_masks
 from wsol.data.records import ImageRecord
-from wsol.fileio import safe_join
+from wsol.fileio import input_path
 
 FORMATS = ("auto", "wsolevaluation", "cub", "coco")
 
@@ -55,7 +55,10 @@ class SplitInfo:
         return self.origins[index] if index < len(self.origins) else f"{self.name} record {index}"
 
     def image_path(self, index: int) -> Path:
-        return safe_join(self.image_root, self.records[index].image_id)
+        try:
+            return input_path(self.image_root, self.records[index].image_id)
+        except ValueError as exc:
+            raise DatasetError(f"{self.origin(index)}: {exc}") from None
 
     def load_mask(self, index: int) -> np.ndarray | None:
         """(H, W) uint8 0/1/255 mask at the original image size, or None when the record has no mask."""
@@ -67,8 +70,11 @@ class SplitInfo:
         if self.mask_root is None:
             raise DatasetError(f"{self.origin(index)}: record {rec.image_id!r} lists masks but the split has no "
                                f"mask root")
-        files = [safe_join(self.mask_root, p) for p in rec.mask_paths]
-        ignore = safe_join(self.mask_root, rec.ignore_path) if rec.ignore_path else None
+        try:
+            files = [input_path(self.mask_root, p) for p in rec.mask_paths]
+            ignore = input_path(self.mask_root, rec.ignore_path) if rec.ignore_path else None
+        except ValueError as exc:
+            raise DatasetError(f"{self.origin(index)}: mask of {rec.image_id!r}: {exc}") from None
         return compose_mask(files, ignore, rec.size, self.origin(index))
 
 
@@ -82,9 +88,17 @@ class SplitInfo:
             return self.instance_reader(rec)
         if self.mask_reader is not None or self.mask_root is None:
             return None
-        files = [safe_join(self.mask_root, p) for p in rec.mask_paths]
-        ignore = safe_join(self.mask_root, rec.ignore_path) if rec.ignore_path else None
+        files = [input_path(self.mask_root, p) for p in rec.mask_paths]
+        ignore = input_path(self.mask_root, rec.ignore_path) if rec.ignore_path else None
         return instance_masks(files, ignore, rec.size, self.origin(index))
+
+
+def require_images(split: SplitInfo, root: str | os.PathLike) -> SplitInfo:
+    """``split`` itself, or a DatasetError when it lists no image (an empty metadata file)."""
+    if not split.records:
+        listing = Path(root) / "metadata" / split.name / "image_ids.txt" if split.fmt == "wsolevaluation" else root
+        raise DatasetError(f"{listing}: split {split.name!r} lists no images; expected at least one")
+    return split
 
 
 def detect_format(root: str | os.PathLike, split: str) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 from wsol.data.errors import DatasetError, check_box, where
 from wsol.data.records import ImageRecord
 from wsol.data.split import SplitInfo
-from wsol.fileio import atomic_write_text, safe_join
+from wsol.fileio import atomic_write_text, input_path
 
 BOX_FILE = "localization.txt"
 MASK_FILE = "localization_masks.txt"
@@ -41,6 +41,8 @@ def iter_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise DatasetError(f"{path}: metadata file is missing") from None
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: metadata file is not UTF-8 text ({exc})") from exc
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read metadata file ({exc.strerror})") from None
     for lineno, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if line:
@@ -185,7 +187,7 @@ def _read_ids(path: Path, root: Path) -> dict[str, int]:
         if image_id in id_lines:
             raise DatasetError(f"{where(path, lineno)}: image id {image_id!r} repeats line {id_lines[image_id]}")
         try:
-            safe_join(root, image_id)
+            input_path(root, image_id)
         except ValueError as exc:
             raise DatasetError(f"{where(path, lineno)}: {exc}") from None
         id_lines[image_id] = lineno

@@ -18,11 +18,12 @@ def check_num_classes(configured: int | None, found: int, where: str) -> int:
 def build_datasets(cfg: Any) -> tuple[Any, Any, int, list[str]]:
     """(train dataset, val dataset, num_classes, class names) for ``cfg.data``."""
     from wsol.data import WSOLDataset, build_transform, load_split
+    from wsol.data.split import require_images
     from wsol.localization.maps import EVAL_SIZE as EVAL_MASK_SIZE
 
     d = cfg.data
-    train = load_split(d.root, d.train_split, fmt=d.format)
-    val = load_split(d.root, d.val_split, fmt=d.format)
+    train = require_images(load_split(d.root, d.train_split, fmt=d.format), d.root)
+    val = require_images(load_split(d.root, d.val_split, fmt=d.format), d.root)
     where = f"{d.root} (split {d.train_split!r})"
     num_classes = check_num_classes(d.num_classes, train.num_classes, where)
     check_num_classes(num_classes, val.num_classes, f"{d.root} (split {d.val_split!r})")

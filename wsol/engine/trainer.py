@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, get_worker_info
 from tqdm import tqdm
 
-from wsol.config import to_plain
+from wsol.config import RESUME_MAY_CHANGE, ConfigError, resume_changes, to_plain
 from wsol.data.records import collate_samples
 from wsol.engine.checkpoint import describe_arch, load_checkpoint, load_state_checked, save_checkpoint
 from wsol.engine.cutmix import maybe_cutmix
@@ -58,6 +58,16 @@ def resolve_device(name: str, ctx: DistContext) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"train.device={name!r} but CUDA is not available; use train.device=cpu or auto")
     return torch.device(f"cuda:{ctx.local_rank}" if name == "cuda" else name)
+
+
+def check_resume_config(saved: dict[str, Any], cfg: DictConfig, path: str | Path) -> None:
+    """Refuse to continue the run saved at ``path`` with a config that computes something else (another lr,
+    model, data ...): the result would be neither run. Names every field that differs."""
+    changed = resume_changes(saved, cfg)
+    if changed:
+        raise ConfigError(f"--resume: the config differs from the one {path} was trained with in "
+                          f"{'; '.join(changed)}; only {', '.join(RESUME_MAY_CHANGE)} may change on a "
+                          f"resume (use another output_dir for a new run)")
 
 
 def collate_skipping(items: Sequence[Any]) -> dict[str, Any]:
@@ -191,7 +201,9 @@ class Trainer:
             if self.ctx.is_main:
                 tqdm.write(f"resume: no checkpoint at {path}; starting from scratch")
             return
-        self.load_state(load_checkpoint(path, map_location=self.device), str(path))
+        ckpt = load_checkpoint(path, map_location=self.device)
+        self.load_state(ckpt, str(path))
+        check_resume_config(ckpt["config"], self.cfg, path)
         if self.ctx.is_main:
             tqdm.write(f"resumed from {path} after epoch {self.epoch}")
 

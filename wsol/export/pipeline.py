@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 from wsol.export.merge import merge_export
 from wsol.export.runner import ExportSpec, RunOptions, export_settings, run_shards
-from wsol.export.shards import prepare_output
+from wsol.export.shards import export_lock, prepare_output
 from wsol.export.source import ExportSource
 
 
@@ -94,16 +94,17 @@ def run_export(model: torch.nn.Module, source: ExportSource, spec: ExportSpec, o
     if opts.world_size > 1 and not distributed and overwrite:
         raise ValueError("--overwrite with independent --rank processes would let one rank delete another's "
                          "shards; clear the folder first (one process with --overwrite), or use torchrun")
-    resumed = False
-    alone = opts.world_size == 1  # only a lone process may delete temp files: other ranks' writes are in flight
-    if opts.rank == 0 or not distributed:
-        resumed = prepare_output(out_dir, settings, overwrite, clean_temp=alone)
-    _barrier(distributed)
-    if distributed and opts.rank != 0:
-        resumed = prepare_output(out_dir, settings, overwrite=False, clean_temp=False)
-    stats = run_shards(model, source, spec, opts, out_dir, settings["fingerprint"], on_shard_done)
-    stats["resumed"] = resumed
-    _barrier(distributed)
-    if opts.rank == 0 and (opts.world_size == 1 or distributed):
-        stats["merge"] = merge_export(out_dir, source.ground_truth, extra_quality)
+    with export_lock(out_dir, opts.rank):
+        resumed = False
+        alone = opts.world_size == 1  # only a lone process may delete temp files: other ranks' writes are in flight
+        if opts.rank == 0 or not distributed:
+            resumed = prepare_output(out_dir, settings, overwrite, clean_temp=alone)
+        _barrier(distributed)
+        if distributed and opts.rank != 0:
+            resumed = prepare_output(out_dir, settings, overwrite=False, clean_temp=False)
+        stats = run_shards(model, source, spec, opts, out_dir, settings["fingerprint"], on_shard_done)
+        stats["resumed"] = resumed
+        _barrier(distributed)
+        if opts.rank == 0 and (opts.world_size == 1 or distributed):
+            stats["merge"] = merge_export(out_dir, source.ground_truth, extra_quality)
     return stats

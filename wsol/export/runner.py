@@ -28,6 +28,12 @@ from wsol.export.writers import flush_to_disk
 from wsol.localization.maps import normalize_maps, upsample_maps
 
 PROB_DECIMALS = 6
+# On CPU the model always sees at least this many images: oneDNN's convolution and matrix-product kernels for
+# batches of 1-3 round differently from those for larger batches (last float bits, enough to move a mask
+# pixel at the threshold), so a small batch (--batch-size 1, a shard's remainder) is padded with copies of
+# its last image. With it the exported bytes do not depend on --batch-size or --shard-size on CPU; GPU
+# kernels give no such promise.
+MIN_CPU_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -194,8 +200,14 @@ def _infer(model: torch.nn.Module, batch: dict[str, Any], spec: ExportSpec, devi
     classes = None
     if spec.use_gt_class:
         classes = batch["label"].to(device)[:, None]
+    n = images.shape[0]
+    pad = MIN_CPU_BATCH - n if device.type == "cpu" else 0
+    if pad > 0:  # copies of the last image, dropped below: only the kernel choice changes
+        images = torch.cat([images, images[-1:].expand(pad, *images.shape[1:])])
+        classes = None if classes is None else torch.cat([classes, classes[-1:].expand(pad, -1)])
     loc = model.localize(images, classes=classes, topk=spec.topk)
-    probs = torch.softmax(loc.logits.float(), dim=1).gather(1, loc.classes.to(device))
-    maps = dense_maps(loc.maps) if dense_on_device else loc.maps.float()
-    preds = loc.logits.argmax(dim=1).cpu().numpy()
-    return maps.cpu(), dense_on_device, loc.classes.cpu().numpy(), as_numpy(probs), preds
+    logits, chosen = loc.logits[:n], loc.classes[:n]
+    probs = torch.softmax(logits.float(), dim=1).gather(1, chosen.to(device))
+    maps = dense_maps(loc.maps[:n]) if dense_on_device else loc.maps[:n].float()
+    preds = logits.argmax(dim=1).cpu().numpy()
+    return maps.cpu(), dense_on_device, chosen.cpu().numpy(), as_numpy(probs), preds

@@ -8,7 +8,8 @@ Layout of ``<out>``::
     scoremaps/<image_id>.npy    wsolevaluation score maps
     results.json                COCO results (loadRes) — written by the merge; its presence = export finished
     dataset.json                COCO dataset of the pseudo-labels (optional)
-    bad_images.txt              unreadable images: ``<image_id>\\t<reason>`` per line
+    bad_images.jsonl            unreadable or damaged images: one ``{"image_id": ..., "reason": ...}`` per line
+    .lock.rank<r>               held (flock) while process rank r exports: a second export into the folder stops
     quality.json                COCOeval + localization at the fixed threshold (when ground truth exists)
 
 Images are sorted by image id and cut into shards of ``shard_size`` consecutive indices; COCO image ids are
@@ -18,19 +19,22 @@ files depend only on the settings — not on how many processes ran, in what ord
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
+from wsol.config.load import changed_keys
 from wsol.fileio import atomic_write_json, atomic_write_text
 
 SETTINGS_FILE = "export.json"
 SHARD_DIR = "shards"
 RESULTS_FILE = "results.json"
 DATASET_FILE = "dataset.json"
-BAD_FILE = "bad_images.txt"
+BAD_FILE = "bad_images.jsonl"
+LOCK_PREFIX = ".lock.rank"
 QUALITY_FILE = "quality.json"
 MANAGED = (SETTINGS_FILE, SHARD_DIR, "masks", "scoremaps", RESULTS_FILE, DATASET_FILE, BAD_FILE, QUALITY_FILE)
 
@@ -70,7 +74,50 @@ def read_json(path: Path) -> Any:
 
 
 def _is_temp(path: Path) -> bool:
-    return path.name.startswith(".") and path.name.endswith(".tmp")
+    """Atomic writes in flight and the lock files: neither makes a folder hold something."""
+    return path.name.startswith(".") and path.name.endswith(".tmp") or path.name.startswith(LOCK_PREFIX)
+
+
+class ExportLockedError(ExportExistsError):
+    """Another process is exporting into the same folder with the same rank."""
+
+
+@contextlib.contextmanager
+def export_lock(out_dir: str | os.PathLike, rank: int) -> Iterator[Path]:
+    """Hold ``<out>/.lock.rank<rank>`` (an advisory ``flock``, freed by the kernel when the process ends, even
+    on kill -9) for the whole export, so that two runs into one folder do not both do the full work.
+
+    The file is removed on the way out while still locked; a process that locked a file just removed sees
+    that the path no longer names its file and tries again, so two processes never both hold the lock.
+    """
+    import fcntl
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ExportExistsError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{LOCK_PREFIX}{rank}"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ExportLockedError(f"{out}: another export (rank {rank}) is writing into this folder right now "
+                                    f"(it holds {path.name}); wait for it to finish, or choose another --out") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        os.close(fd)
 
 
 def prepare_output(out_dir: str | os.PathLike, settings: dict[str, Any], overwrite: bool,
@@ -104,9 +151,12 @@ def prepare_output(out_dir: str | os.PathLike, settings: dict[str, Any], overwri
                                     f"into it anyway, or choose an empty folder")
         previous = read_json(out / SETTINGS_FILE)
         if previous != settings:
-            changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+            changed = changed_keys(previous, settings)
+            named = [c for c in changed if not c.startswith("fingerprint:")]  # the hash of the others
+            changed = named or changed
             raise ExportExistsError(f"{out}: holds an unfinished export with other settings (differs in "
-                                    f"{', '.join(changed)}); pass --overwrite to start again")
+                                    f"{'; '.join(changed)}); rerun with the same settings to resume it, or pass "
+                                    f"--overwrite to start again")
         resumed = True
         if clean_temp:
             remove_stale_temp_files(out)
@@ -181,6 +231,8 @@ def number(images: Sequence[dict], annotations: Iterable[dict]) -> tuple[list[di
 
 
 def write_bad_images(out_dir: Path, bad: Sequence[dict]) -> None:
-    """``bad_images.txt``: one ``<image_id>\\t<reason>`` line per skipped image (an empty file when none)."""
-    lines = [f"{b['image_id']}\t{' '.join(str(b['reason']).split())}\n" for b in bad]
+    """``bad_images.jsonl``: one JSON object ``{"image_id", "reason"}`` per skipped image (an empty file when
+    none); JSON lines keep any file name (a newline or a tab in it) on its own line."""
+    lines = [json.dumps({"image_id": b["image_id"], "reason": " ".join(str(b["reason"]).split())}) + "\n"
+             for b in bad]
     atomic_write_text(Path(out_dir) / BAD_FILE, "".join(lines))

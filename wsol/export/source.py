@@ -1,5 +1,5 @@
 """What to export: a dataset split or an image folder, in a fixed sorted order, with unreadable images kept as
-"bad" entries so that they are reported (``bad_images.txt``) instead of silently dropped."""
+"bad" entries so that they are reported (``bad_images.jsonl``) instead of silently dropped."""
 
 from __future__ import annotations
 
@@ -46,10 +46,16 @@ class ExportSource:
         return hashlib.sha256(json.dumps(self.image_ids).encode("utf-8")).hexdigest()
 
     def check_output_names(self, out_dir: str | Path) -> None:
-        """Every image id must map inside the output folder (raises ValueError naming the first bad id)."""
+        """Every image id must map inside the output folder, each to its own files (raises ValueError naming
+        the first bad id, or the two ids that would write the same file: ``a/./x.png`` and ``a/x.png``)."""
+        owner: dict[Path, str] = {}
         for image_id in self.image_ids:
-            mask_path(out_dir, image_id)
+            path = mask_path(out_dir, image_id)
             scoremap_path(out_dir, image_id)
+            other = owner.setdefault(path, image_id)
+            if other != image_id:
+                raise ValueError(f"image ids {other!r} and {image_id!r} name the same output file {path}; "
+                                 f"expected distinct image paths")
 
 
 def split_source(split: Any, transform: Callable[..., dict], dataset_factory: Callable[..., Dataset]) -> ExportSource:

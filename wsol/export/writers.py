@@ -18,17 +18,15 @@ Per-image files are replaced atomically (temp file + rename) and flushed to disk
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from wsol.fileio import safe_join
+from wsol.fileio import atomic_write_bytes, safe_join
 
 MASK_DIR = "masks"
 SCOREMAP_DIR = "scoremaps"
@@ -94,16 +92,7 @@ def replace_write(path: Path, data: bytes) -> None:
     export on most disks); the runner calls :func:`flush_to_disk` once before it commits a shard, so a
     committed shard's files are durable.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data, fsync=False)
 
 
 def flush_to_disk() -> None:
