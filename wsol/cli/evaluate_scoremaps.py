@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from wsol.evaluation.metadata import read_wsolevaluation_split
+from wsol.data.wsoleval import find_split_folder, read_wsoleval_folder
 from wsol.evaluation.report import format_table, write_outputs
 from wsol.evaluation.scoremaps import evaluate_scoremaps
 
@@ -39,7 +39,8 @@ def str2bool(text: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wsol evaluate-scoremaps", description=__doc__.split("\n")[0])
     p.add_argument("--scoremap-root", "--scoremap_root", required=True,
-                   help="folder of <image_id>.npy maps (224x224, values in [0,1])")
+                   help="folder of <image_id>.npy maps: 224x224 in [0,1], or any other 2-D size (resized bicubically "
+                        "to 224 and min-max normalised, as wsolevaluation's inference.py)")
     p.add_argument("--metadata-root", "--metadata_root", required=True,
                    help="folder holding <split>/image_ids.txt ... (or the split)")
     p.add_argument("--dataset-name", "--dataset_name", choices=sorted(DATASETS), default=None,
@@ -90,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         metadata_root = Path(metadata_root) / DATASETS[args.dataset_name]
         if mask_root is not None and DATASETS[args.dataset_name] == "OpenImages":
             mask_root = Path(mask_root) / "OpenImages"
-    records = read_wsolevaluation_split(metadata_root, args.split)
+    folder = find_split_folder(metadata_root, args.split)
+    split = read_wsoleval_folder(folder, folder, mask_root, name=args.split)
     result = evaluate_scoremaps(
-        args.scoremap_root, records, mask_root=mask_root, cam_curve_interval=args.cam_curve_interval,
+        args.scoremap_root, split, cam_curve_interval=args.cam_curve_interval,
         iou_thresholds=args.iou_thresholds, multi_contour=args.multi_contour_eval is not False,
         fixed_threshold=args.fixed_threshold, normalize=args.normalize, protocol=args.protocol,
         num_threads=args.threads, progress=not args.no_progress)

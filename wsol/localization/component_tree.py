@@ -15,7 +15,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Sequence
 
-import cv2
 import numpy as np
 
 from wsol.localization import _tree
@@ -113,6 +112,8 @@ def _resolve_undecided(qs: np.ndarray, levels: np.ndarray, undecided: np.ndarray
     The kernel left in ``boxes`` the union of the candidate regions; cv2.findContours runs on that crop grown by
     one pixel (see ``_tree._candidate_union`` for why this is exact), once per distinct (map, level).
     """
+    import cv2  # imported here: most batches need no fallback, and cv2 costs start-up time
+
     rows, cols = np.nonzero(undecided)
     keys = rows.astype(np.int64) * 256 + levels[rows, cols]
     uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
