@@ -10,15 +10,16 @@ They are read as float64, as wsolevaluation's loader casts them (``t2n``), and b
   ``cv2.resize(cam, (224, 224), interpolation=cv2.INTER_CUBIC)`` in float64 (reproduced exactly by
   :func:`wsol.localization.maps.upsample_maps`), then min-max normalised (a constant map becomes zeros).
 
-Maps are then quantised ``uint8(map * 255)`` for the box pass. Reading, resizing, quantising and the component
-tree of a chunk of maps run in one worker thread per core (numpy, file reads and the numba kernels release the
-GIL), so the box pass keeps both cores busy end to end. Nothing here imports torch.
+Maps are then quantised ``uint8(map * 255)`` for the box pass. Reading, resizing and quantising chunks of maps run
+in one thread pool and the component tree in another (numpy, file reads and the numba kernels release the GIL), so
+the box pass keeps every core busy end to end (see :func:`_pipeline`). Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -136,6 +137,30 @@ def _progress(items: Iterator[Any], total: int, enabled: bool) -> Iterator[Any]:
     return iter(tqdm(items, total=total, desc="evaluate score maps", unit="chunk"))
 
 
+def _pipeline(chunks: Sequence[range], prepare: Any, compute: Any, threads: int,
+              window: int = 64) -> Iterator[Any]:
+    """``compute(prepare(chunk))`` for every chunk, in order, with the two stages in two thread pools.
+
+    Reading a chunk never waits for the kernel: while the first call of a kernel compiles (a fresh environment,
+    no numba cache yet) or while the kernels run, up to ``window`` chunks are read and quantised ahead (uint8
+    maps: 64 chunks of 16 maps hold about 50 MB), so both cores stay busy whichever stage is the slower.
+    """
+    with ThreadPoolExecutor(threads) as readers, ThreadPoolExecutor(threads) as kernels:
+        pending: deque[tuple[Future, Future]] = deque()
+        try:
+            for chunk in chunks:
+                ready = readers.submit(prepare, chunk)
+                pending.append((ready, kernels.submit(lambda f: compute(f.result()), ready)))
+                if len(pending) >= window:
+                    yield pending.popleft()[1].result()
+            while pending:
+                yield pending.popleft()[1].result()
+        finally:  # a bad map stops the run at once: the chunks not started yet are dropped
+            for ready, done in pending:
+                ready.cancel()
+                done.cancel()
+
+
 def evaluate_scoremaps(scoremap_root: str | os.PathLike, split: SplitInfo, *, cam_curve_interval: float = 0.001,
                        iou_thresholds: Sequence[int] = (30, 50, 70), multi_contour: bool = True,
                        fixed_threshold: float | None = None, normalize: bool = False, protocol: str = "resize",
@@ -161,22 +186,26 @@ def evaluate_scoremaps(scoremap_root: str | os.PathLike, split: SplitInfo, *, ca
     box_ev = None if use_masks else BoxEvaluator(thresholds, iou_thresholds, multi_contour, fixed_threshold, 1)
     mask_ev = MaskEvaluator(thresholds, fixed_threshold) if use_masks else None
 
-    def work(indices: range) -> Any:
+    def prepare(indices: range) -> Any:
+        """Read, validate, resize and quantise one chunk (numpy and file reads: releases the GIL)."""
         ids = [split.records[i].image_id for i in indices]
         maps = load_eval_maps(scoremap_root, split, indices, normalize)
         if mask_ev is not None:
             return mask_ev.histograms(maps, _gt_masks(split, indices), ids), len(ids)
-        return box_ev.ious(quantize_maps(maps, parallel=False), _gt_boxes(split, indices, protocol), ids, 1)
+        return quantize_maps(maps, parallel=False), _gt_boxes(split, indices, protocol), ids
+
+    def compute(prepared: Any) -> Any:
+        """The component-tree pass of one chunk (numba, nogil); mask chunks are done in ``prepare``."""
+        return prepared if mask_ev is not None else box_ev.ious(*prepared, num_threads=1)
 
     chunks = _chunks(len(split.records), chunk_size)
     threads = max(1, min(num_threads or os.cpu_count() or 1, len(chunks)))
-    with ThreadPoolExecutor(threads) as pool:
-        for res in _progress(pool.map(work, chunks), len(chunks), progress):
-            if mask_ev is not None:
-                (fg, bg), count = res
-                mask_ev.add(fg, bg, count)
-            else:
-                box_ev.add(res)
+    for res in _progress(_pipeline(chunks, prepare, compute, threads), len(chunks), progress):
+        if mask_ev is not None:
+            (fg, bg), count = res
+            mask_ev.add(fg, bg, count)
+        else:
+            box_ev.add(res)
     ev: Any = mask_ev if mask_ev is not None else box_ev
     result = ev.evaluate()
     if "oracle/maxboxacc_threshold" in result:
