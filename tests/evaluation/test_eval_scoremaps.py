@@ -191,3 +191,15 @@ def test_compat_refuses_what_wsolevaluation_refuses(tmp_path):
         ev.accumulate(np.full((224, 224), 2.0), ids[0])
     with pytest.raises(ValueError, match="not listed"):
         ev.accumulate(np.zeros((224, 224)), "nope.jpg")
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(12, dtype=np.float16).reshape(3, 4), np.random.default_rng(0).random((5, 7)).astype(">f8"),
+    np.asfortranarray(np.arange(20, dtype=np.float32).reshape(4, 5)), np.arange(6, dtype=np.int64).reshape(2, 3),
+    np.zeros((0, 3)), np.float64(2.5)])
+def test_npy_reader_equals_np_load(tmp_path, array):
+    from wsol.evaluation.scoremaps import _load_npy
+
+    np.save(tmp_path / "a.npy", array)
+    got, want = _load_npy(tmp_path / "a.npy"), np.load(tmp_path / "a.npy")
+    assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)

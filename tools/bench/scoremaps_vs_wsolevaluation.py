@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -105,17 +106,22 @@ def _args(work: Path, interval: float) -> list[str]:
             "--multi_contour_eval", "True", "--multi_iou_eval", "True"]
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, the ``localization:`` figure the command printed last)."""
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the process and its children, the ``localization:`` figure it printed last).
+
+    CPU seconds are reported too because they move less than wall time on a machine shared with other jobs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} ... failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
     lines = [line for line in proc.stdout.splitlines() if line.startswith("localization:")]
     if not lines:
         raise SystemExit(f"no 'localization:' line in the output of {' '.join(cmd[:4])} ...")
-    return wall, float(lines[-1].split()[-1])
+    return wall, cpu, float(lines[-1].split()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,29 +145,29 @@ def main(argv: list[str] | None = None) -> int:
     ours_cmd = [sys.executable, "-m", "wsol", "evaluate-scoremaps", *_args(work, args.interval),
                 "--out", str(work / "out"), "--no-progress"]
     ref_cmd = [sys.executable, "-c", _REFERENCE_RUNNER, *_args(work, args.interval)]
-    runs: dict[str, list[float]] = {"wsolevaluation": [], "wsol": []}
+    runs: dict[str, list[tuple[float, float]]] = {"wsolevaluation": [], "wsol": []}
     figures: dict[str, float] = {}
     if args.fresh:
         with tempfile.TemporaryDirectory(prefix="numba_cache_") as cache:
-            wall, figures["wsol (fresh)"] = timed(ours_cmd, REPO, dict(env, NUMBA_CACHE_DIR=cache))
-        print(f"wsol, empty numba cache (first run after install): {wall:.2f} s", flush=True)
-        runs["wsol (fresh)"] = [wall]
+            wall, cpu, figures["wsol (fresh)"] = timed(ours_cmd, REPO, dict(env, NUMBA_CACHE_DIR=cache))
+        print(f"wsol, empty numba cache (first run after install): {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
+        runs["wsol (fresh)"] = [(wall, cpu)]
     timed(ours_cmd, REPO, env)  # the numba cache of this checkout is filled (any later run's state)
-    for _ in range(args.reference_repeats or args.repeats):
-        wall, figures["wsolevaluation"] = timed(ref_cmd, reference, env)
-        runs["wsolevaluation"].append(wall)
-        print(f"wsolevaluation: {wall:.2f} s", flush=True)
-    for _ in range(args.repeats):
-        wall, figures["wsol"] = timed(ours_cmd, REPO, env)
-        runs["wsol"].append(wall)
-        print(f"wsol evaluate-scoremaps: {wall:.2f} s", flush=True)
-    ref = statistics.median(runs["wsolevaluation"])
+    for name, cmd, cwd, repeats in (("wsolevaluation", ref_cmd, reference, args.reference_repeats or args.repeats),
+                                    ("wsol", ours_cmd, REPO, args.repeats)):
+        for _ in range(repeats):
+            wall, cpu, figures[name] = timed(cmd, cwd, env)
+            runs[name].append((wall, cpu))
+            print(f"{name}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
+    ref_wall = statistics.median(w for w, _ in runs["wsolevaluation"])
+    ref_cpu = statistics.median(c for _, c in runs["wsolevaluation"])
     print(f"\n{args.num_maps} {args.kind} maps, {len(np.arange(0, 1, args.interval))} thresholds, "
-          f"{os.cpu_count()} cores")
-    for name, walls in runs.items():
-        med = statistics.median(walls)
-        print(f"  {name:<16} median {med:8.2f} s of {len(walls)} ({', '.join(f'{w:.2f}' for w in walls)})"
-              f"  ratio {ref / med:6.1f}x")
+          f"{os.cpu_count()} cores; medians of the runs; ratio = wsolevaluation / this row")
+    for name, times in runs.items():
+        wall = statistics.median(w for w, _ in times)
+        cpu = statistics.median(c for _, c in times)
+        print(f"  {name:<16} wall {wall:8.2f} s (ratio {ref_wall / wall:6.1f}x)  CPU {cpu:8.2f} s "
+              f"(ratio {ref_cpu / cpu:6.1f}x)  walls: {', '.join(f'{w:.2f}' for w, _ in times)}")
     same = len({round(v, 9) for v in figures.values()}) == 1
     print(f"  same MaxBoxAccV2: {same} ({', '.join(f'{k} {v}' for k, v in figures.items())})")
     return 0 if same else 1

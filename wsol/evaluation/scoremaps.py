@@ -17,6 +17,8 @@ the box pass keeps every core busy end to end (see :func:`_pipeline`). Nothing h
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,7 +33,6 @@ from wsol.data.split import SplitInfo
 from wsol.evaluation.base import threshold_index
 from wsol.evaluation.box import BoxEvaluator
 from wsol.evaluation.mask import MaskEvaluator
-from wsol.fileio import safe_join
 from wsol.localization.boxes import rescale_gt_boxes
 from wsol.localization.maps import EVAL_SIZE, normalize_maps, quantize_maps, threshold_list, upsample_maps
 
@@ -46,23 +47,63 @@ def _where(path: Path | str, image_id: str, origin: str | None) -> str:
 
 
 def scoremap_path(root: str | os.PathLike, image_id: str, origin: str | None = None) -> Path:
-    """Path of an image's score map; a missing one raises :class:`ScoreMapError` naming the metadata line."""
-    primary = safe_join(root, image_id + ".npy")
+    """Path of an image's score map; a missing one raises :class:`ScoreMapError` naming the metadata line.
+
+    The id must stay inside ``root`` lexically (relative, no ``..``): this is checked here rather than with
+    ``safe_join``, whose two ``realpath`` calls per file cost more than reading the map, and the files are only
+    read (a symlink the user placed in their own folder is theirs to follow)."""
+    parts = Path(image_id).parts
+    if not image_id or os.path.isabs(image_id) or ".." in parts or (len(image_id) > 1 and image_id[1] == ":"):
+        raise ScoreMapError(f"{origin or image_id}: image id {image_id!r} would leave the score-map folder {root}; "
+                            f"expected a relative path without '..'")
+    primary = Path(root, image_id + ".npy")
     if primary.is_file():
         return primary
-    alternative = safe_join(root, os.path.splitext(image_id)[0] + ".npy")
+    alternative = Path(root, os.path.splitext(image_id)[0] + ".npy")
     if alternative.is_file():
         return alternative
     raise ScoreMapError(f"{_where(primary, image_id, origin)}: file is missing; expected <scoremap_root>/"
                         f"<image_id>.npy")
 
 
+@functools.lru_cache(maxsize=64)
+def _npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], bool] | None:
+    """(dtype, shape, fortran order) of a ``.npy`` header, parsed once per distinct header: a folder of maps
+    shares one or a few headers, and ``np.load`` spends more time parsing each header than reading the pixels."""
+    meta = ast.literal_eval(header.decode("latin1"))
+    if not isinstance(meta, dict) or not {"descr", "shape", "fortran_order"} <= set(meta):
+        return None
+    dtype = np.dtype(np.lib.format.descr_to_dtype(meta["descr"]))
+    if dtype.hasobject:
+        return None
+    return dtype, tuple(int(v) for v in meta["shape"]), bool(meta["fortran_order"])
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """``np.load(path, allow_pickle=False)`` with the header parse cached (:func:`_npy_header`)."""
+    data = path.read_bytes()
+    if data[:6] == b"\x93NUMPY" and data[6:7] in (b"\x01", b"\x02", b"\x03"):
+        size_bytes = 2 if data[6:7] == b"\x01" else 4
+        start = 8 + size_bytes
+        length = int.from_bytes(data[8:start], "little")
+        parsed = _npy_header(data[start: start + length])
+        if parsed is not None:
+            dtype, shape, fortran = parsed
+            count = int(np.prod(shape, dtype=np.int64))
+            if len(data) - start - length != count * dtype.itemsize:
+                raise ValueError(f"the file holds {len(data) - start - length} data bytes; its header "
+                                 f"({dtype}, shape {shape}) needs {count * dtype.itemsize}")
+            flat = np.frombuffer(data, dtype, count, offset=start + length)
+            return flat.reshape(shape, order="F" if fortran else "C")
+    return np.load(path, allow_pickle=False)  # anything unusual: numpy's reader and its error
+
+
 def read_scoremap(path: Path, image_id: str, origin: str | None = None) -> np.ndarray:
     """The map of one ``.npy`` file as float64 (H, W); unreadable, not 2-D, not real or NaN/inf maps raise."""
     at = _where(path, image_id, origin)
     try:
-        cam = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+        cam = _load_npy(path)
+    except (OSError, ValueError, EOFError, SyntaxError) as err:
         raise ScoreMapError(f"{at}: unreadable .npy file ({err}); expected an array saved with np.save") from None
     if not isinstance(cam, np.ndarray) or cam.ndim != 2:
         shape = getattr(cam, "shape", None)
@@ -71,7 +112,7 @@ def read_scoremap(path: Path, image_id: str, origin: str | None = None) -> np.nd
         raise ScoreMapError(f"{at}: dtype {cam.dtype}; expected a float16/32/64 (or integer) map")
     if cam.size == 0:
         raise ScoreMapError(f"{at}: empty map of shape {cam.shape}; expected at least one pixel")
-    cam = cam.astype(np.float64)
+    cam = cam.astype(np.float64, copy=False)
     low, high = cam.min(), cam.max()  # NaN and inf reach min or max
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ScoreMapError(f"{at}: contains NaN or inf values; expected finite scores")
