@@ -203,3 +203,22 @@ def test_npy_reader_equals_np_load(tmp_path, array):
     np.save(tmp_path / "a.npy", array)
     got, want = _load_npy(tmp_path / "a.npy"), np.load(tmp_path / "a.npy")
     assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
+
+
+def test_scoremap_path_needs_neither_torch_nor_matplotlib(tmp_path):
+    """The box path of evaluate-scoremaps with --no-plots imports neither torch nor matplotlib (start-up time)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _write_box_fixture(tmp_path, n=2)
+    code = ("import sys; from wsol.cli import evaluate_scoremaps as c; "
+            f"c.main(['--scoremap-root', {str(tmp_path / 'scoremaps')!r}, '--metadata-root', "
+            f"{str(tmp_path / 'metadata')!r}, '--out', {str(tmp_path / 'o')!r}, '--no-progress', '--no-plots']); "
+            "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["evaluation.json"]

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=["resize", "resize_crop"], default="resize")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the box pass (default: all cores)")
     p.add_argument("--out", default=None, help="output folder (default: <scoremap-root>/../evaluation_<split>)")
+    p.add_argument("--no-plots", action="store_true", help="write evaluation.json only (drawing the PNG curves "
+                   "costs about a second: matplotlib)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -97,7 +99,7 @@ def _prefetch_plotting() -> threading.Thread:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    plotting = _prefetch_plotting()
+    plotting = None if args.no_plots else _prefetch_plotting()
     # imported here, not at module level: `wsol evaluate-scoremaps --help` stays instant
     from wsol.data.wsoleval import find_split_folder, read_wsoleval_folder
     from wsol.evaluation.report import format_table, write_outputs
@@ -118,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     result["split"] = args.split
     print(format_table(result, args.split, "given" if args.fixed_threshold is not None else None))
     out = Path(args.out) if args.out else Path(args.scoremap_root).resolve().parent / f"evaluation_{args.split}"
-    plotting.join()
-    for path in write_outputs(result, out):
+    if plotting is not None:
+        plotting.join()
+    for path in write_outputs(result, out, plots=plotting is not None):
         print(f"wrote {path}")
     headline = wsolevaluation_headline(result, bool(args.multi_contour_eval), args.multi_iou_eval, args.iou_thresholds)
     print(f"localization: {headline}")

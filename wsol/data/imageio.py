@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from wsol.data.errors import DatasetError
 from wsol.data.records import IGNORE_VALUE
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _cv2():  # imported on first decode: reading metadata (and evaluating score maps of boxes) needs no cv2
+    import cv2
+
+    return cv2
 
 
 def _read_bytes(path: Path, what: str, origin: str | None) -> np.ndarray:
@@ -34,6 +39,7 @@ def read_image(path: str | Path, origin: str | None = None) -> np.ndarray:
     """Decode an image file into an (H, W, 3) uint8 RGB array; grey and RGBA inputs are converted."""
     path = Path(path)
     data = _read_bytes(path, "image", origin)
+    cv2 = _cv2()
     img = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB) if hasattr(cv2, "IMREAD_COLOR_RGB") else None
     if img is None:
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -48,6 +54,7 @@ def read_grey(path: str | Path, origin: str | None = None) -> np.ndarray:
     """Decode a single-channel mask PNG into an (H, W) uint8 array."""
     path = Path(path)
     data = _read_bytes(path, "mask", origin)
+    cv2 = _cv2()
     img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
     if img is None:
         suffix = f" (listed at {origin})" if origin else ""
@@ -72,6 +79,7 @@ def _fit_mask(mask: np.ndarray, size: tuple[int, int], path: Path, origin: str |
     target = (w, h) if out_size is None else (int(out_size), int(out_size))
     if (mw, mh) == target:
         return mask
+    cv2 = _cv2()
     return cv2.resize(mask, target, interpolation=cv2.INTER_NEAREST)
 
 
