@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import functools
 import os
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +35,8 @@ from wsol.evaluation.base import threshold_index
 from wsol.evaluation.box import BoxEvaluator
 from wsol.evaluation.mask import MaskEvaluator
 from wsol.localization.boxes import rescale_gt_boxes
-from wsol.localization.maps import EVAL_SIZE, normalize_maps, quantize_maps, threshold_list, upsample_maps
+from wsol.localization.component_tree import warm_up
+from wsol.localization.maps import EVAL_SIZE, normalize_maps, threshold_list, upsample_maps
 
 
 class ScoreMapError(DatasetError):
@@ -233,12 +235,17 @@ def evaluate_scoremaps(scoremap_root: str | os.PathLike, split: SplitInfo, *, ca
         maps = load_eval_maps(scoremap_root, split, indices, normalize)
         if mask_ev is not None:
             return mask_ev.histograms(maps, _gt_masks(split, indices), ids), len(ids)
-        return quantize_maps(maps, parallel=False), _gt_boxes(split, indices, protocol), ids
+        # numpy's uint8(map * 255), equal to quantize_maps', so that reading never waits for a numba kernel that
+        # is still being compiled (fresh environment) or loaded from the cache
+        np.multiply(maps, 255, out=maps)
+        return maps.astype(np.uint8), _gt_boxes(split, indices, protocol), ids
 
     def compute(prepared: Any) -> Any:
         """The component-tree pass of one chunk (numba, nogil); mask chunks are done in ``prepare``."""
         return prepared if mask_ev is not None else box_ev.ious(*prepared, num_threads=1)
 
+    if box_ev is not None:  # kernels load (or compile) while the first chunks are read
+        threading.Thread(target=warm_up, name="warm-up-kernels", daemon=True).start()
     chunks = _chunks(len(split.records), chunk_size)
     threads = max(1, min(num_threads or os.cpu_count() or 1, len(chunks)))
     for res in _progress(_pipeline(chunks, prepare, compute, threads), len(chunks), progress):

@@ -132,6 +132,15 @@ def _resolve_undecided(qs: np.ndarray, levels: np.ndarray, undecided: np.ndarray
     return len(uniq)
 
 
+def warm_up() -> None:
+    """Load the numba kernels of the box pass from numba's cache (about 0.5 s: numba's code generator starts),
+    or compile them in a fresh environment (about 12 s of one core), on a 4 x 4 map. Callers run this in a
+    background thread while they read their inputs, so that the kernels are ready when the first maps are."""
+    q = np.zeros((1, 4, 4), np.uint8)
+    q[0, 1:3, 1:3] = 200
+    threshold_ious(q, np.array([0.5]), [np.array([[0, 0, 1, 1]])], multi_contour=True, num_threads=1)
+
+
 def boxes_at_thresholds(q: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """v1 boxes (T, 4) of one quantised map (H, W) at every threshold (wsolevaluation's box convention)."""
     dummy = [np.zeros((1, 4), np.int64)]
