@@ -95,3 +95,31 @@ def test_compare_methods_end_to_end(tiny_synthetic, tmp_path):
                                    "train.epochs=1", *TINY]) == 0
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/last.pt")} == stamps and len(stamps) == 4
     assert json.loads((out / "results.json").read_text()) == results
+
+
+def test_val_pxap_in_training_equals_wsol_evaluate(tiny_synthetic, tmp_path):
+    """Validation masks take wsolevaluation's path (original mask straight to 224, nearest), not a detour through
+    the 32 px network input: the checkpoint's val/pxap is what `wsol evaluate` reports for it on val."""
+    import json
+
+    from wsol.data import WSOLDataset, build_transform, load_split
+    from wsol.engine.data import build_datasets
+    from wsol.config import load_config
+
+    out = tmp_path / "run"
+    assert run("train", ["--config", str(CONFIGS / "cam.yaml"), f"data.root={tiny_synthetic}", f"output_dir={out}",
+                         "train.epochs=1", "--no-progress", *TINY]) == 0
+    metrics = torch.load(out / "last.pt", weights_only=True)["metrics"]
+    assert run("evaluate", ["--checkpoint", str(out / "last.pt"), "--split", "val", "--device", "cpu",
+                            "--out", str(tmp_path / "eval"), "--no-progress"]) == 0
+    result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert metrics["val/pxap"] == pytest.approx(result["pxap"], abs=1e-9)
+    assert metrics["val/oracle/piou"] == pytest.approx(result["oracle/piou"], abs=1e-9)
+    # the path matters: masks through the 32 px transform differ from the originals resized to 224
+    cfg = load_config(CONFIGS / "cam.yaml", [f"data.root={tiny_synthetic}", *TINY])
+    _, val_set, _, _ = build_datasets(cfg)
+    via_input = WSOLDataset(load_split(tiny_synthetic, "val"), build_transform("eval", 32, "resize", 32))
+    direct, detour = val_set[0]["mask"], via_input[0]["mask"]
+    assert tuple(direct.shape) == (224, 224) and tuple(detour.shape) == (32, 32)
+    upsampled = torch.nn.functional.interpolate(detour[None, None].float(), size=(224, 224), mode="nearest")[0, 0]
+    assert not torch.equal(direct, upsampled.to(torch.uint8))

@@ -134,35 +134,6 @@ def test_evaluate_scoremaps_masks_perfect_map(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == "localization: 100.0"
 
 
-@pytest.mark.parametrize("problem,match", [
-    ("missing", "missing score map for image 'cls1/img_1.jpg'"),
-    ("nan", "'cls1/img_1.jpg' contains NaN"),
-    ("shape", r"'cls1/img_1.jpg' has shape \(10, 10\)"),
-    ("range", r"'cls1/img_1.jpg' has values .* outside \[0, 1\]"),
-    ("nobox", "'cls1/img_1.jpg': no ground-truth boxes"),
-])
-def test_evaluate_scoremaps_bad_input(tmp_path, problem, match):
-    ids, *_ = _write_box_fixture(tmp_path, n=3)
-    path = tmp_path / "scoremaps" / f"{ids[1]}.npy"
-    if problem == "missing":
-        path.unlink()
-    elif problem == "nan":
-        m = np.load(path)
-        m[3, 3] = np.nan
-        np.save(path, m)
-    elif problem == "shape":
-        np.save(path, np.zeros((10, 10)))
-    elif problem == "range":
-        np.save(path, np.load(path) * 3)
-    elif problem == "nobox":
-        loc = tmp_path / "metadata" / "test" / "localization.txt"
-        loc.write_text("".join(line for line in loc.read_text().splitlines(True) if not line.startswith(ids[1])))
-    with pytest.raises((ValueError, FileNotFoundError), match=match):
-        scoremaps_cli.main(["--scoremap-root", str(tmp_path / "scoremaps"), "--metadata-root",
-                            str(tmp_path / "metadata"), "--split", "test", "--cam-curve-interval", "0.1",
-                            "--out", str(tmp_path / "o"), "--no-progress"])
-
-
 def test_evaluate_checkpoint_with_fixed_threshold_from_val(tmp_path, monkeypatch, capsys):
     import wsol.engine.checkpoint as checkpoint
 

@@ -14,14 +14,11 @@ whatever the flags; ``--multi_contour_eval`` (default False there, as in wsoleva
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-
-from wsol.evaluation.metadata import read_wsolevaluation_split
-from wsol.evaluation.report import format_table, write_outputs
-from wsol.evaluation.scoremaps import evaluate_scoremaps
 
 DATASETS = {"CUB": "CUB", "ILSVRC": "ILSVRC", "ImageNet": "ILSVRC", "OpenImages": "OpenImages"}
 
@@ -39,7 +36,8 @@ def str2bool(text: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wsol evaluate-scoremaps", description=__doc__.split("\n")[0])
     p.add_argument("--scoremap-root", "--scoremap_root", required=True,
-                   help="folder of <image_id>.npy maps (224x224, values in [0,1])")
+                   help="folder of <image_id>.npy maps: 224x224 in [0,1], or any other 2-D size (resized bicubically "
+                        "to 224 and min-max normalised, as wsolevaluation's inference.py)")
     p.add_argument("--metadata-root", "--metadata_root", required=True,
                    help="folder holding <split>/image_ids.txt ... (or the split)")
     p.add_argument("--dataset-name", "--dataset_name", choices=sorted(DATASETS), default=None,
@@ -63,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=["resize", "resize_crop"], default="resize")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the box pass (default: all cores)")
     p.add_argument("--out", default=None, help="output folder (default: <scoremap-root>/../evaluation_<split>)")
+    p.add_argument("--no-plots", action="store_true", help="write evaluation.json only (drawing the PNG curves "
+                   "costs about a second: matplotlib)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -83,23 +83,46 @@ def wsolevaluation_headline(result: dict[str, Any], multi_contour: bool, multi_i
     return float(np.mean([max(curves[f"boxacc_{kind}_iou{d}"]) for d in deltas]))
 
 
+def _prefetch_plotting() -> threading.Thread:
+    """Import matplotlib (about half a second) in the background while the maps are evaluated: the plots are
+    drawn at the end, and the evaluation threads leave the interpreter free most of the time."""
+    def load() -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+
+    thread = threading.Thread(target=load, name="prefetch-matplotlib", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    plotting = None if args.no_plots else _prefetch_plotting()
+    # imported here, not at module level: `wsol evaluate-scoremaps --help` stays instant
+    from wsol.data.wsoleval import find_split_folder, read_wsoleval_folder
+    from wsol.evaluation.report import format_table, write_outputs
+    from wsol.evaluation.scoremaps import evaluate_scoremaps
+
     metadata_root, mask_root = args.metadata_root, args.mask_root
     if args.dataset_name:
         metadata_root = Path(metadata_root) / DATASETS[args.dataset_name]
         if mask_root is not None and DATASETS[args.dataset_name] == "OpenImages":
             mask_root = Path(mask_root) / "OpenImages"
-    records = read_wsolevaluation_split(metadata_root, args.split)
+    folder = find_split_folder(metadata_root, args.split)
+    split = read_wsoleval_folder(folder, folder, mask_root, name=args.split)
     result = evaluate_scoremaps(
-        args.scoremap_root, records, mask_root=mask_root, cam_curve_interval=args.cam_curve_interval,
+        args.scoremap_root, split, cam_curve_interval=args.cam_curve_interval,
         iou_thresholds=args.iou_thresholds, multi_contour=args.multi_contour_eval is not False,
         fixed_threshold=args.fixed_threshold, normalize=args.normalize, protocol=args.protocol,
         num_threads=args.threads, progress=not args.no_progress)
     result["split"] = args.split
     print(format_table(result, args.split, "given" if args.fixed_threshold is not None else None))
     out = Path(args.out) if args.out else Path(args.scoremap_root).resolve().parent / f"evaluation_{args.split}"
-    for path in write_outputs(result, out):
+    if plotting is not None:
+        plotting.join()
+    for path in write_outputs(result, out, plots=plotting is not None):
         print(f"wrote {path}")
     headline = wsolevaluation_headline(result, bool(args.multi_contour_eval), args.multi_iou_eval, args.iou_thresholds)
     print(f"localization: {headline}")

@@ -13,7 +13,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -84,8 +83,9 @@ class WSOLDataset(Dataset):
         """Number of load failures skipped so far (0 unless ``skip_bad``)."""
         return int(self._skipped.value)
 
-    def load_raw(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """(H,W,3) uint8 RGB image and (H,W) mask at original size, validated against the metadata."""
+    def load_raw(self, index: int, mask_size: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(H,W,3) uint8 RGB image and mask, validated against the metadata; the mask is (H,W) at the original
+        size, or ``mask_size`` x ``mask_size`` straight from the mask files (see :meth:`SplitInfo.load_mask`)."""
         rec = self.split.records[index]
         origin = self.split.origin(index)
         path = self.split.image_path(index)
@@ -96,21 +96,20 @@ class WSOLDataset(Dataset):
                                f"expected the metadata size")
         for box in rec.boxes:
             check_box(tuple(float(v) for v in box), (w, h), f"{origin} (image {path})")
-        mask = self.split.load_mask(index)
-        if mask is not None and mask.shape != (h, w):
+        mask = self.split.load_mask(index, mask_size, (w, h))
+        if mask is not None and mask_size is None and mask.shape != (h, w):
             raise DatasetError(f"{origin}: mask of {rec.image_id!r} is {mask.shape[1]}x{mask.shape[0]}; "
                                f"expected the image size {w}x{h}")
         return image, mask
 
     def _item(self, index: int) -> dict[str, Any]:
         rec = self.split.records[index]
-        image, mask = self.load_raw(index)
+        image, mask = self.load_raw(index, self.mask_size)
         h, w = image.shape[:2]
         direct = self.mask_size is not None and mask is not None
         img, boxes, out_mask = apply_transform(self.transform, image, rec.boxes, None if direct else mask)
         if direct:
-            size = (int(self.mask_size), int(self.mask_size))
-            out_mask = torch.from_numpy(cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST))
+            out_mask = torch.from_numpy(mask)
         return {
             "image": img, "label": int(rec.label), "boxes": boxes,
             "orig_boxes": np.asarray(rec.boxes, np.float32).reshape(-1, 4), "orig_size": (w, h),

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 IGNORE_VALUE = 255
 
@@ -41,6 +40,8 @@ def collate_samples(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     frame, ``orig_boxes`` list of (N_i,4) original pixels, ``orig_size`` (B,2) long as (width, height),
     ``image_id`` list[str], ``mask`` (B,H,W) uint8 or None when the dataset has no masks.
     """
+    import torch  # here, not at module level: reading metadata needs no torch
+
     batch: dict[str, Any] = {
         "image": torch.stack([s["image"] for s in samples]),
         "label": torch.as_tensor([int(s["label"]) for s in samples], dtype=torch.long),

@@ -60,13 +60,21 @@ class SplitInfo:
         except ValueError as exc:
             raise DatasetError(f"{self.origin(index)}: {exc}") from None
 
-    def load_mask(self, index: int) -> np.ndarray | None:
-        """(H, W) uint8 0/1/255 mask at the original image size, or None when the record has no mask."""
+    def load_mask(self, index: int, out_size: int | None = None,
+                  image_size: tuple[int, int] | None = None) -> np.ndarray | None:
+        """uint8 0/1/255 mask, None when the record has no mask: (H, W) at the original image size, or
+        ``out_size`` x ``out_size`` with every file resized straight there (wsolevaluation's GT masks at 224).
+        ``image_size`` (w, h), when known from the decoded image, replaces the metadata's size in the checks."""
         rec = self.records[index]
         if not rec.has_mask:
             return None
         if self.mask_reader is not None:
-            return self.mask_reader(rec)
+            mask = self.mask_reader(rec)
+            if out_size is not None:
+                import cv2
+
+                mask = cv2.resize(mask, (int(out_size), int(out_size)), interpolation=cv2.INTER_NEAREST)
+            return mask
         if self.mask_root is None:
             raise DatasetError(f"{self.origin(index)}: record {rec.image_id!r} lists masks but the split has no "
                                f"mask root")
@@ -75,7 +83,7 @@ class SplitInfo:
             ignore = input_path(self.mask_root, rec.ignore_path) if rec.ignore_path else None
         except ValueError as exc:
             raise DatasetError(f"{self.origin(index)}: mask of {rec.image_id!r}: {exc}") from None
-        return compose_mask(files, ignore, rec.size, self.origin(index))
+        return compose_mask(files, ignore, image_size or rec.size, self.origin(index), out_size)
 
 
     def load_instances(self, index: int) -> tuple[list[np.ndarray], np.ndarray | None] | None:

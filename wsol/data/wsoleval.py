@@ -80,16 +80,21 @@ def _max_label(root: Path) -> int:
     return best
 
 
-def read_box_file(path: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, list[tuple[float, ...]]]:
-    """Parse a box-format listing; every image id must be known (in ``sizes``) and every box inside it."""
+def read_box_file(path: Path, sizes: dict[str, tuple[int, int]],
+                  ids: dict[str, int] | None = None) -> dict[str, list[tuple[float, ...]]]:
+    """Parse a box-format listing; every image id must be known (in ``ids``, default ``sizes``), have a size
+    (boxes are rescaled with it) and every box must lie inside the image."""
     boxes: dict[str, list[tuple[float, ...]]] = {}
     for lineno, fields in iter_lines(path):
         at = where(path, lineno)
         if len(fields) != 5:
             raise DatasetError(f"{at}: expected 5 fields <image_id>,<x0>,<y0>,<x1>,<y1>, got {len(fields)}")
         image_id = fields[0]
-        if image_id not in sizes:
+        if image_id not in (sizes if ids is None else ids):
             raise DatasetError(f"{at}: image id {image_id!r} is not listed in image_ids.txt")
+        if image_id not in sizes:
+            raise DatasetError(f"{at}: image {image_id!r} has a box but no line in image_sizes.txt; expected "
+                               f"<image_id>,<width>,<height> there (boxes are rescaled with the image size)")
         box = tuple(_number(v, at, name) for v, name in zip(fields[1:], ("x0", "y0", "x1", "y1")))
         check_box(box, sizes[image_id], at)
         boxes.setdefault(image_id, []).append(box)
@@ -125,6 +130,17 @@ def _localization_kind(path: Path) -> str:
     return "boxes"
 
 
+def find_split_folder(metadata_root: str | os.PathLike, split: str) -> Path:
+    """The folder holding ``image_ids.txt`` of ``split``: ``<root>/<split>``, ``<root>/metadata/<split>`` or
+    ``<root>`` itself (wsolevaluation's ``metadata/<dataset>/<split>`` is the first form)."""
+    root = Path(metadata_root)
+    for candidate in (root / split, root / "metadata" / split, root):
+        if (candidate / "image_ids.txt").is_file():
+            return candidate
+    raise DatasetError(f"{root}: no image_ids.txt under {root / split}, {root / 'metadata' / split} or {root}; "
+                       f"expected wsolevaluation's metadata layout")
+
+
 def read_wsoleval_split(
     root: str | os.PathLike, split: str, mask_root: str | os.PathLike | None = None
 ) -> SplitInfo:
@@ -134,18 +150,36 @@ def read_wsoleval_split(
     if not meta.is_dir():
         known = sorted(p.name for p in (root / "metadata").glob("*") if p.is_dir())
         raise DatasetError(f"{meta}: split folder is missing; known splits: {known}")
-    ids_path = meta / "image_ids.txt"
-    id_lines = _read_ids(ids_path, root)
-    ids = list(id_lines)
     names = read_class_names(root)
     num_classes = len(names) if names is not None else _max_label(root) + 1
+    return read_wsoleval_folder(meta, root, mask_root, num_classes, names, split)
+
+
+def read_wsoleval_folder(
+    meta: str | os.PathLike, image_root: str | os.PathLike, mask_root: str | os.PathLike | None = None,
+    num_classes: int | None = None, class_names: list[str] | None = None, name: str | None = None,
+) -> SplitInfo:
+    """Read one split folder (``image_ids.txt``, ``class_labels.txt``, ``image_sizes.txt``, ``localization.txt``).
+
+    ``num_classes`` bounds the labels (default: the largest label of this split + 1). ``image_sizes.txt`` may be
+    empty or absent for a split without boxes (wsolevaluation ships OpenImages so): sizes are then (0, 0),
+    unknown, and masks are checked against each other instead of against the image size.
+    """
+    meta = Path(meta)
+    ids_path = meta / "image_ids.txt"
+    id_lines = _read_ids(ids_path, Path(image_root))
+    ids = list(id_lines)
     labels = _read_labels(meta / "class_labels.txt", id_lines, num_classes)
-    sizes = _read_sizes(meta / "image_sizes.txt", id_lines)
+    if num_classes is None:
+        num_classes = max(labels.values(), default=-1) + 1
+    sizes_path = meta / "image_sizes.txt"
+    sizes = _read_sizes(sizes_path, id_lines) if sizes_path.is_file() else {}
+    tables = [(labels, meta / "class_labels.txt")] + ([(sizes, sizes_path)] if sizes else [])
     for image_id in ids:
-        for table, fname in ((labels, "class_labels.txt"), (sizes, "image_sizes.txt")):
+        for table, path in tables:
             if image_id not in table:
                 raise DatasetError(f"{where(ids_path, id_lines[image_id])}: image {image_id!r} has no line in "
-                                   f"{meta / fname}")
+                                   f"{path}")
     boxes: dict = {}
     masks: dict = {}
     ignores: dict = {}
@@ -155,12 +189,12 @@ def read_wsoleval_split(
         if kind == "masks":
             masks, ignores = read_mask_file(loc, set(ids))
         else:
-            boxes = read_box_file(loc, sizes)
+            boxes = read_box_file(loc, sizes, id_lines)
     if (meta / MASK_FILE).is_file():
         masks, ignores = read_mask_file(meta / MASK_FILE, set(ids))
     records = [
         ImageRecord(
-            image_id=i, label=labels[i], size=sizes[i],
+            image_id=i, label=labels[i], size=sizes.get(i, (0, 0)),
             boxes=np.asarray(boxes.get(i, []), dtype=np.float32).reshape(-1, 4),
             mask_paths=tuple(masks.get(i, ())), ignore_path=ignores.get(i),
         )
@@ -168,11 +202,14 @@ def read_wsoleval_split(
     ]
     extras = {}
     if (meta / PART_FILE).is_file():
-        extras["parts"] = {k: np.asarray(v, np.float32) for k, v in read_box_file(meta / PART_FILE, sizes).items()}
+        parts = read_box_file(meta / PART_FILE, sizes, id_lines)
+        extras["parts"] = {k: np.asarray(v, np.float32) for k, v in parts.items()}
+    image_root = Path(image_root)
     return SplitInfo(
-        records=records, image_root=root, mask_root=Path(mask_root) if mask_root else (root if masks else None),
-        class_names=names if names is not None else [str(c) for c in range(num_classes)],
-        num_classes=num_classes, name=split, fmt="wsolevaluation",
+        records=records, image_root=image_root,
+        mask_root=Path(mask_root) if mask_root else (image_root if masks else None),
+        class_names=class_names if class_names is not None else [str(c) for c in range(num_classes)],
+        num_classes=num_classes, name=name or meta.name, fmt="wsolevaluation",
         origins=[where(ids_path, id_lines[i]) for i in ids], extras=extras,
     )
 
@@ -194,29 +231,40 @@ def _read_ids(path: Path, root: Path) -> dict[str, int]:
     return id_lines
 
 
-def _read_labels(path: Path, id_lines: dict[str, int], num_classes: int) -> dict[str, int]:
+def _check_entry(path: Path, lineno: int, fields: list[str], n: int, spec: str, id_lines: dict[str, int],
+                 seen: dict[str, int]) -> str:
+    """Common checks of a per-image line: field count, known id, no second line for the same image."""
+    at = where(path, lineno)
+    if len(fields) != n:
+        raise DatasetError(f"{at}: expected {n} fields {spec}, got {len(fields)}")
+    if not all(fields):
+        raise DatasetError(f"{at}: empty field in {','.join(fields)!r}; expected {n} fields {spec}")
+    if fields[0] not in id_lines:
+        raise DatasetError(f"{at}: image id {fields[0]!r} is not listed in image_ids.txt")
+    if fields[0] in seen:
+        raise DatasetError(f"{at}: image id {fields[0]!r} is listed twice (also at line {seen[fields[0]]})")
+    seen[fields[0]] = lineno
+    return at
+
+
+def _read_labels(path: Path, id_lines: dict[str, int], num_classes: int | None) -> dict[str, int]:
     labels: dict[str, int] = {}
+    seen: dict[str, int] = {}
     for lineno, fields in iter_lines(path):
-        at = where(path, lineno)
-        if len(fields) != 2:
-            raise DatasetError(f"{at}: expected 2 fields <image_id>,<class_index>, got {len(fields)}")
-        if fields[0] not in id_lines:
-            raise DatasetError(f"{at}: image id {fields[0]!r} is not listed in image_ids.txt")
+        at = _check_entry(path, lineno, fields, 2, "<image_id>,<class_index>", id_lines, seen)
         label = int(_number(fields[1], at, "class index", integer=True))
-        if not 0 <= label < num_classes:
-            raise DatasetError(f"{at}: unknown class id {label}; expected an index in [0, {num_classes})")
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            bound = "a non-negative index" if num_classes is None else f"an index in [0, {num_classes})"
+            raise DatasetError(f"{at}: unknown class id {label}; expected {bound}")
         labels[fields[0]] = label
     return labels
 
 
 def _read_sizes(path: Path, id_lines: dict[str, int]) -> dict[str, tuple[int, int]]:
     sizes: dict[str, tuple[int, int]] = {}
+    seen: dict[str, int] = {}
     for lineno, fields in iter_lines(path):
-        at = where(path, lineno)
-        if len(fields) != 3:
-            raise DatasetError(f"{at}: expected 3 fields <image_id>,<width>,<height>, got {len(fields)}")
-        if fields[0] not in id_lines:
-            raise DatasetError(f"{at}: image id {fields[0]!r} is not listed in image_ids.txt")
+        at = _check_entry(path, lineno, fields, 3, "<image_id>,<width>,<height>", id_lines, seen)
         w = int(_number(fields[1], at, "width", integer=True))
         h = int(_number(fields[2], at, "height", integer=True))
         if w <= 0 or h <= 0:

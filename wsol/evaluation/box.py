@@ -24,7 +24,7 @@ import numpy as np
 
 from wsol.evaluation.base import EvalBatch, threshold_index
 from wsol.evaluation.classification import topk_hits
-from wsol.localization.component_tree import threshold_ious
+from wsol.localization.component_tree import ThresholdIoUs, threshold_ious
 
 
 class BoxEvaluator:
@@ -60,20 +60,29 @@ class BoxEvaluator:
     def process(self, batch: EvalBatch) -> None:
         if batch.q_maps is None or batch.gt_boxes is None:
             raise ValueError("box evaluation needs quantised maps and GT boxes")
-        for image_id, boxes in zip(batch.image_ids, batch.gt_boxes):
+        self.add(self.ious(batch.q_maps, batch.gt_boxes, batch.image_ids), batch.topk, batch.labels)
+
+    def ious(self, q_maps: np.ndarray, gt_boxes: Sequence[np.ndarray], image_ids: Sequence[str],
+             num_threads: int | None = None) -> ThresholdIoUs:
+        """Per map and threshold IoUs of a batch (:func:`threshold_ious`); pure, so it may run in a worker."""
+        for image_id, boxes in zip(image_ids, gt_boxes):
             if len(boxes) == 0:
                 raise ValueError(f"image {image_id!r} has no ground-truth box")
-        res = threshold_ious(batch.q_maps, self.thresholds, batch.gt_boxes, self.multi_contour, self.num_threads)
+        threads = self.num_threads if num_threads is None else num_threads
+        return threshold_ious(q_maps, self.thresholds, gt_boxes, self.multi_contour, threads)
+
+    def add(self, res: ThresholdIoUs, topk: np.ndarray | None = None, labels: np.ndarray | None = None) -> None:
+        """Count the hits of one batch's IoUs (from :meth:`ious`) at every IoU and CAM threshold."""
         self.fallbacks += res.fallbacks
         for k, delta in enumerate(self.iou_thresholds):
             self.correct_v1[k] += (res.iou_v1 >= delta / 100).sum(axis=0)
             self.correct_v2[k] += (res.iou_v2 >= delta / 100).sum(axis=0)
-        self.count += len(batch.q_maps)
-        if batch.topk is not None:
+        self.count += len(res.iou_v1)
+        if topk is not None and labels is not None:
             hit50 = res.iou_v1 >= 0.5
-            self.top1_loc += (hit50 & topk_hits(batch.topk, batch.labels, 1)[:, None]).sum(axis=0)
-            self.top5_loc += (hit50 & topk_hits(batch.topk, batch.labels, 5)[:, None]).sum(axis=0)
-            self.cls_count += len(batch.q_maps)
+            self.top1_loc += (hit50 & topk_hits(topk, labels, 1)[:, None]).sum(axis=0)
+            self.top5_loc += (hit50 & topk_hits(topk, labels, 5)[:, None]).sum(axis=0)
+            self.cls_count += len(res.iou_v1)
 
     def curves(self) -> dict[str, Any]:
         """BoxAcc-vs-threshold curves (percent), for plots and the JSON report."""

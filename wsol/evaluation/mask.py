@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from wsol.data.records import IGNORE_VALUE
 from wsol.evaluation.base import EvalBatch, threshold_index
@@ -42,22 +41,42 @@ class MaskEvaluator:
     def process(self, batch: EvalBatch) -> None:
         if batch.masks is None or batch.norm_maps is None:
             raise ValueError("mask evaluation needs GT masks and normalised maps")
-        maps = torch.as_tensor(batch.norm_maps)
-        masks = torch.as_tensor(batch.masks).to(maps.device)
-        if masks.shape != maps.shape:
+        fg, bg = self.histograms(batch.norm_maps, batch.masks, batch.image_ids)
+        self.add(fg, bg, len(batch.image_ids))
+
+    def add(self, fg_hist: np.ndarray, bg_hist: np.ndarray, count: int) -> None:
+        """Accumulate histograms computed elsewhere (:meth:`histograms`, e.g. in a worker thread)."""
+        self.fg_hist += fg_hist
+        self.bg_hist += bg_hist
+        self.count += count
+
+    def histograms(self, maps: Any, masks: Any, image_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Foreground and background score histograms of (B, H, W) maps in [0, 1] and 0/1/255 masks, with
+        np.histogram's rule: bin k holds ``edges[k] <= s < edges[k + 1]`` (the last bin is closed). numpy arrays
+        stay in numpy (no torch import); tensors are binned on their own device."""
+        if tuple(masks.shape) != tuple(maps.shape):
             raise ValueError(f"masks of shape {tuple(masks.shape)} do not match maps {tuple(maps.shape)}")
-        edges = torch.as_tensor(self.edges, dtype=torch.float64, device=maps.device)
-        # np.histogram's rule: bin k holds edges[k] <= s < edges[k + 1] (the last bin is closed)
-        idx = torch.bucketize(maps.double().flatten(), edges, right=True) - 1
-        idx = idx.clamp_(0, len(self.edges) - 2)
-        flat = masks.flatten()
         nbins = len(self.edges) - 1
-        self.fg_hist += torch.bincount(idx[flat == 1], minlength=nbins).cpu().numpy()
-        self.bg_hist += torch.bincount(idx[flat == 0], minlength=nbins).cpu().numpy()
-        bad = (flat != 0) & (flat != 1) & (flat != IGNORE_VALUE)
-        if bool(bad.any()):
-            raise ValueError(f"masks of images {batch.image_ids} hold values other than 0, 1 and {IGNORE_VALUE}")
-        self.count += len(maps)
+        if isinstance(maps, np.ndarray) and isinstance(masks, np.ndarray):
+            idx = np.clip(np.searchsorted(self.edges, maps.ravel(), side="right") - 1, 0, nbins - 1)
+            flat = masks.ravel()
+            fg = np.bincount(idx[flat == 1], minlength=nbins)
+            bg = np.bincount(idx[flat == 0], minlength=nbins)
+            bad = bool(((flat != 0) & (flat != 1) & (flat != IGNORE_VALUE)).any())
+        else:
+            import torch
+
+            maps = torch.as_tensor(maps)
+            masks = torch.as_tensor(masks).to(maps.device)
+            edges = torch.as_tensor(self.edges, dtype=torch.float64, device=maps.device)
+            tidx = (torch.bucketize(maps.double().flatten(), edges, right=True) - 1).clamp_(0, nbins - 1)
+            tflat = masks.flatten()
+            fg = torch.bincount(tidx[tflat == 1], minlength=nbins).cpu().numpy()
+            bg = torch.bincount(tidx[tflat == 0], minlength=nbins).cpu().numpy()
+            bad = bool(((tflat != 0) & (tflat != 1) & (tflat != IGNORE_VALUE)).any())
+        if bad:
+            raise ValueError(f"masks of images {image_ids} hold values other than 0, 1 and {IGNORE_VALUE}")
+        return fg.astype(np.int64), bg.astype(np.int64)
 
     def _cumulative(self) -> tuple[np.ndarray, np.ndarray, float]:
         tp = self.fg_hist[::-1].cumsum().astype(np.float64)

@@ -45,14 +45,16 @@ def format_table(result: dict[str, Any], split: str, fixed_from: str | None = No
     return "\n".join(lines)
 
 
-def write_outputs(result: dict[str, Any], out_dir: str | Path, stem: str = "evaluation") -> list[Path]:
-    """Write ``<stem>.json`` (every figure and curve) and the curve plots atomically; return the paths."""
+def write_outputs(result: dict[str, Any], out_dir: str | Path, stem: str = "evaluation",
+                  plots: bool = True) -> list[Path]:
+    """Write ``<stem>.json`` (every figure and curve) and, with ``plots``, the curve plots atomically; return
+    the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{stem}.json"
     atomic_write_json(json_path, result)
     paths = [json_path]
-    curves = result.get("curves") or {}
+    curves = (result.get("curves") or {}) if plots else {}
     if any(k.startswith("boxacc_") for k in curves):
         paths.append(_plot_boxacc(curves, result, out_dir / f"{stem}_boxacc.png"))
     if "pr_precision" in curves:

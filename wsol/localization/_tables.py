@@ -7,16 +7,15 @@ are already in one region, so one union–find lookup per run is enough).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 
-@numba.njit(cache=True)
-def _quad_deltas(nbits):
+def _quad_deltas(nbits: int) -> tuple[int, int]:
     """Change of (cov2, eul4) when the centre pixel of a 3x3 neighbourhood turns foreground.
 
     Over the four 2x2 quads holding the centre: cov2 counts 2 per full quad and 1 per 3-pixel quad; eul4 counts
     +1 per 1-pixel quad, -1 per 3-pixel quad and -2 per diagonal pair (Gray 1971, 8-connectivity).
+    Plain Python: it runs 512 times at import, where a numba dispatch costs more than the arithmetic.
     """
     nbits &= ~16  # the centre is what is being added
     dc = 0

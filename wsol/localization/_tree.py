@@ -198,8 +198,8 @@ def _pick_largest(reg, active, n_active, lab, fg, parent, w):
             best_first = -1
         elif reg[r, COV2] == reg[best, COV2]:
             if best_first < 0:
-                best_first = _first_pixel(best, reg, lab, fg, parent, w)
-            first = _first_pixel(r, reg, lab, fg, parent, w)
+                best_first = _first_pixel(np.int64(best), reg, lab, fg, parent, w)
+            first = _first_pixel(np.int64(r), reg, lab, fg, parent, w)
             if first > best_first:
                 best = r
                 best_first = first
@@ -290,8 +290,9 @@ def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg,
     highest level where holes matter (-1: none).
     """
     fg[:] = 0
-    n_active = 0
-    n_ids = 0
+    # np.int64 rather than a bare 0: a literal would make numba compile every callee once more for Literal[int](0)
+    n_active = np.int64(0)
+    n_ids = np.int64(0)
     hole_hi = -1
     lowest = 0
     while not used[lowest]:
@@ -408,8 +409,8 @@ def hole_sweep(q, h, w, hist, order, top, wanted, gt, n_gt, lab, parent, reg, ac
         lab[y * w2 + w + 1] = 1
     parent[0] = 0
     parent[1] = 1
-    n_ids = 2
-    n_active = 0
+    n_ids = np.int64(2)
+    n_active = np.int64(0)  # not a literal: see foreground_sweep
     for v in range(top + 1):
         n_active, n_ids = _add_background(order, hist[v], hist[v + 1], w, lab, parent, reg, active, n_active,
                                           n_ids)

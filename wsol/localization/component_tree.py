@@ -15,7 +15,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Sequence
 
-import cv2
 import numpy as np
 
 from wsol.localization import _tree
@@ -113,6 +112,8 @@ def _resolve_undecided(qs: np.ndarray, levels: np.ndarray, undecided: np.ndarray
     The kernel left in ``boxes`` the union of the candidate regions; cv2.findContours runs on that crop grown by
     one pixel (see ``_tree._candidate_union`` for why this is exact), once per distinct (map, level).
     """
+    import cv2  # imported here: most batches need no fallback, and cv2 costs start-up time
+
     rows, cols = np.nonzero(undecided)
     keys = rows.astype(np.int64) * 256 + levels[rows, cols]
     uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
@@ -129,6 +130,15 @@ def _resolve_undecided(qs: np.ndarray, levels: np.ndarray, undecided: np.ndarray
         decided[k] = [bx + ox, by + oy, min(bx + ox + bw, w - 1), min(by + oy + bh, h - 1)]
     boxes[rows, cols] = decided[inverse.ravel()]
     return len(uniq)
+
+
+def warm_up() -> None:
+    """Load the numba kernels of the box pass from numba's cache (about 0.5 s: numba's code generator starts),
+    or compile them in a fresh environment (about 12 s of one core), on a 4 x 4 map. Callers run this in a
+    background thread while they read their inputs, so that the kernels are ready when the first maps are."""
+    q = np.zeros((1, 4, 4), np.uint8)
+    q[0, 1:3, 1:3] = 200
+    threshold_ious(q, np.array([0.5]), [np.array([[0, 0, 1, 1]])], multi_contour=True, num_threads=1)
 
 
 def boxes_at_thresholds(q: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numba
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported only by the functions given tensors: score-map evaluation needs none
+    import torch
 
 EVAL_SIZE = 224
 
@@ -27,17 +29,28 @@ def threshold_list(interval: float) -> np.ndarray:
     return np.arange(0, 1, interval)
 
 
-def upsample_maps(maps: torch.Tensor, size: tuple[int, int] = (EVAL_SIZE, EVAL_SIZE)) -> torch.Tensor:
+def upsample_maps(maps: torch.Tensor | np.ndarray,
+                  size: tuple[int, int] = (EVAL_SIZE, EVAL_SIZE)) -> torch.Tensor | np.ndarray:
     """Bicubic resizing of (B, h, w) maps to (B, H, W) on the maps' device, as cv2.INTER_CUBIC (see
     :func:`bicubic_matrix`); ``size`` is (H, W). float64 maps stay float64, anything else becomes float32.
+    A numpy array gives a numpy array (no torch involved).
 
     Evaluation passes float64: wsolevaluation resizes its CAMs with cv2 as float64 (its ``t2n`` casts them), and in
     float64 this gives cv2's values to about 1e-15, so the quantised maps are the same pixel for pixel (in float32
     a few pixels per million land one grey level off). Bicubic resizing is separable: two small matrix products
     ``Wy @ m @ Wx^T``, faster on CPU than ``F.interpolate``'s bicubic kernel.
     """
-    if maps.dim() != 3:
+    if maps.ndim != 3:
         raise ValueError(f"expected maps of shape (B, h, w), got {tuple(maps.shape)}")
+    if isinstance(maps, np.ndarray):
+        maps = maps if maps.dtype == np.float64 else maps.astype(np.float32)
+        if tuple(maps.shape[-2:]) == tuple(size):
+            return maps.copy()
+        rows = bicubic_matrix(maps.shape[1], int(size[0])).astype(maps.dtype)
+        cols = bicubic_matrix(maps.shape[2], int(size[1])).astype(maps.dtype)
+        return np.matmul(np.matmul(rows, maps), cols.T)
+    import torch
+
     maps = maps if maps.dtype == torch.float64 else maps.float()
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps.clone()
@@ -79,6 +92,8 @@ def check_finite(maps: torch.Tensor | np.ndarray, names: Sequence[str] | None = 
         bad = ~np.isfinite(maps.reshape(len(maps), -1)).all(axis=1)
         idx = np.flatnonzero(bad)
     else:
+        import torch
+
         bad = ~torch.isfinite(maps.reshape(len(maps), -1)).all(dim=1)
         idx = torch.nonzero(bad).flatten().cpu().numpy()
     if len(idx):
@@ -102,6 +117,8 @@ def normalize_maps(maps: torch.Tensor | np.ndarray, names: Sequence[str] | None 
         out = flat - low
         out /= np.where(peak > 0, peak, 1)  # a constant map is all zeros already
         return out.reshape(maps.shape)
+    import torch
+
     flat = maps.reshape(len(maps), -1)
     low, high = torch.aminmax(flat, dim=1, keepdim=True)
     if not bool(torch.isfinite(low).all() & torch.isfinite(high).all()):
@@ -112,9 +129,13 @@ def normalize_maps(maps: torch.Tensor | np.ndarray, names: Sequence[str] | None 
     return out.reshape(maps.shape)
 
 
-def quantize_maps(norm_maps: torch.Tensor | np.ndarray) -> np.ndarray:
-    """``uint8(norm_map * 255)`` with truncation, as wsolevaluation builds the image it thresholds."""
-    if isinstance(norm_maps, torch.Tensor):
+def quantize_maps(norm_maps: torch.Tensor | np.ndarray, parallel: bool = True) -> np.ndarray:
+    """``uint8(norm_map * 255)`` with truncation, as wsolevaluation builds the image it thresholds.
+
+    ``parallel=False`` stays on the calling thread (callers that already run one worker per core)."""
+    if not isinstance(norm_maps, np.ndarray):  # a torch tensor
+        import torch
+
         if norm_maps.device.type != "cpu":
             return (norm_maps * 255).to(torch.uint8).cpu().numpy()
         norm_maps = norm_maps.detach().numpy()
@@ -124,7 +145,7 @@ def quantize_maps(norm_maps: torch.Tensor | np.ndarray) -> np.ndarray:
     out = np.empty(norm_maps.shape, np.uint8)
     src, dst = norm_maps.reshape(-1), out.reshape(-1)
     # memory-bound: a batch of float64 maps is read at the speed of one core's memory traffic unless split
-    parts = max(1, min(os.cpu_count() or 1, src.size >> 20))
+    parts = max(1, min(os.cpu_count() or 1, src.size >> 20)) if parallel else 1
     if parts == 1:
         _quantize(src, dst)
         return out
