@@ -14,15 +14,14 @@ import numpy as np
 from wsol.data.errors import DatasetError
 from wsol.data.records import IGNORE_VALUE
 
-if "OPENCV_LOG_LEVEL" not in os.environ:  # a failed decode is reported once, by our error naming the file,
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # not also by OpenCV's own log lines
-
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _cv2():  # imported on first decode: reading metadata (and evaluating score maps of boxes) needs no cv2
     import cv2
 
+    if "OPENCV_LOG_LEVEL" not in os.environ:  # a failed decode is reported once, by our error naming the file,
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # not also by OpenCV's own log lines
     return cv2
 
 
