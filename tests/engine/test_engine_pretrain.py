@@ -52,7 +52,9 @@ def test_shipped_weights_load_and_a_damaged_file_is_refused(tmp_path, monkeypatc
     with pytest.raises(ValueError, match="shipped tiny weights are for channels"):
         backbones.tiny(pretrained=True, channels=(8, 8, 8))
     copy = tmp_path / "tiny_shapes.pt"
-    copy.write_bytes(backbones.TINY_WEIGHTS.read_bytes()[:-1] + b"\0")
+    data = bytearray(backbones.TINY_WEIGHTS.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside the tensor data
+    copy.write_bytes(bytes(data))
     copy.with_suffix(".json").write_text(json.dumps(record))
     monkeypatch.setattr(backbones, "TINY_WEIGHTS", copy)
     with pytest.raises(ValueError, match="differs from"):
