@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tests.models.conftest import tiny_model_cfg
@@ -34,14 +35,15 @@ def test_branch_b_unerased_before_start_step_and_erased_after():
     assert int(model.train_steps) == 3 and (seen[3] == 0).any()
 
 
-def test_branch_b_input_is_zero_exactly_where_a_is_above_delta_on_the_16x16_map():
-    """At the synthetic recipe's resolution (tiny backbone at stride 4, 64 px → 16×16 cells), branch B's input
-    equals the backbone features, except that every channel is zero where the label's min-max normalised
-    branch-A map is >= δ (no dilation): checked cell by cell against a map normalised by hand."""
+@pytest.mark.parametrize("large_feature_map,cells", [(False, 8), (True, 16)])
+def test_branch_b_input_is_zero_exactly_where_a_is_above_delta(large_feature_map, cells):
+    """At the synthetic recipe's resolutions (tiny backbone at stride 8 or 4, 64 px → 8×8 or 16×16 cells),
+    branch B's input equals the backbone features, except that every channel is zero where the label's min-max
+    normalised branch-A map is >= δ (no dilation): checked cell by cell against a map normalised by hand."""
     torch.manual_seed(0)
     delta = 0.6
-    model = build_model(tiny_model_cfg("acol", "model.large_feature_map=true", f"model.acol.delta={delta}",
-                                       "model.acol.head_batch_norm=true"), 5).eval()
+    model = build_model(tiny_model_cfg("acol", f"model.large_feature_map={large_feature_map}",
+                                       f"model.acol.delta={delta}", "model.acol.head_batch_norm=true"), 5).eval()
     images, labels = torch.randn(3, 3, 64, 64), torch.tensor([4, 0, 2])
     seen = []
     hook = model.head_b.register_forward_hook(lambda m, i, o: seen.append(i[0].detach().clone()))
@@ -50,12 +52,12 @@ def test_branch_b_input_is_zero_exactly_where_a_is_above_delta_on_the_16x16_map(
         features = model.backbone(images)
     hook.remove()
     b_input = seen[0]
-    assert b_input.shape[-2:] == (16, 16) and features.shape == b_input.shape
+    assert b_input.shape[-2:] == (cells, cells) and features.shape == b_input.shape
     for i, c in enumerate(labels.tolist()):
         m = out.maps[i, c].double()
         norm = (m - m.min()) / (m.max() - m.min())
         erased = norm >= delta
-        assert 0 < int(erased.sum()) < 256
+        assert 0 < int(erased.sum()) < cells * cells
         assert torch.all(b_input[i][:, erased] == 0)
         assert torch.equal(b_input[i][:, ~erased], features[i][:, ~erased])
     assert torch.isclose(out.extras["erased_fraction"],

@@ -64,7 +64,7 @@ def run_one(config: Path, overrides: list[str], split: str, progress: bool) -> d
     done = Path(cfg.output_dir) / "result.json"
     if done.is_file():
         previous = json.loads(done.read_text())
-        if previous.get("config") == to_plain(cfg) and previous.get("split") == split:
+        if same_run(previous.get("config"), to_plain(cfg)) and previous.get("split") == split:
             return dict(previous["result"])
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -86,6 +86,14 @@ def run_one(config: Path, overrides: list[str], split: str, progress: bool) -> d
     figures = {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     atomic_write_json(done, {"config": to_plain(cfg), "split": split, "result": figures})
     return figures
+
+
+def same_run(a: Any, b: Any) -> bool:
+    """Two resolved configs describe the same run whatever its folder is called (a moved folder is reused)."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return False
+    where = ("name", "output_dir")
+    return {k: v for k, v in a.items() if k not in where} == {k: v for k, v in b.items() if k not in where}
 
 
 def mean_std(values: list[float]) -> str:
