@@ -39,7 +39,7 @@ def test_cams_explain_writes_overlays(tmp_path, image_files, capsys):
 def test_cams_explain_bad_input(tmp_path, image_files, capsys):
     assert run("explain", ["--torchvision-model", "resnet18", "--image", image_files[0], "--method", "nope",
                            "--out", str(tmp_path / "out_a")]) == 2
-    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    assert "--method 'nope' is unknown; known: cam," in capsys.readouterr().err
     assert run("explain", ["--torchvision-model", "resnet18", "--image", image_files[0], "--layer", "layer9",
                            "--out", str(tmp_path / "out_b")]) == 2
     assert "unknown layer 'layer9'" in capsys.readouterr().err

@@ -205,13 +205,13 @@ def test_evaluate_at_the_methods_paper_threshold(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint, "load_model", lambda path, map_location="cpu": (ImageReadingModel(), {}))
     splits = []
     monkeypatch.setattr(evaluate_cli, "_loader", lambda args, split: splits.append(split) or make_loader())
-    torch.save({"config": {"model": {"method": "bas", "bas": {"threshold": 0.15}}}}, tmp_path / "bas.pt")
+    torch.save({"model": {}, "config": {"model": {"method": "bas", "bas": {"threshold": 0.15}}}}, tmp_path / "bas.pt")
     out = tmp_path / "eval"
     rc = evaluate_cli.main(["--checkpoint", str(tmp_path / "bas.pt"), "--split", "test", "--fixed-threshold-from",
                             "paper", "--device", "cpu", "--out", str(out), "--no-progress"])
     assert rc == 0 and splits == ["test"]
     assert json.loads((out / "evaluation.json").read_text())["fixed/threshold"] == pytest.approx(0.15)
-    torch.save({"config": {"model": {"method": "cam"}}}, tmp_path / "cam.pt")
+    torch.save({"model": {}, "config": {"model": {"method": "cam"}}}, tmp_path / "cam.pt")
     with pytest.raises(UserInputError, match="'cam' has no paper threshold"):
         evaluate_cli.main(["--checkpoint", str(tmp_path / "cam.pt"), "--fixed-threshold-from", "paper",
                            "--device", "cpu", "--out", str(out), "--no-progress"])

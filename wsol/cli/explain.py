@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", help="state_dict for --torchvision-model (loaded with weights_only=True)")
     parser.add_argument("--num-classes", type=int, default=1000, help="classes of --torchvision-model")
     parser.add_argument("--image", nargs="+", required=True, type=Path, help="image file(s)")
-    parser.add_argument("--method", default="gradcam", choices=CAM_METHOD_NAMES, metavar="METHOD",
+    parser.add_argument("--method", default="gradcam", metavar="METHOD",
                         help=f"one of {', '.join(CAM_METHOD_NAMES)}")
     parser.add_argument("--layer", nargs="+", help="target layer name(s) (default: the last spatial layer)")
     parser.add_argument("--fuse", choices=("mean", "max"), default="mean", help="fusion of several layers")
