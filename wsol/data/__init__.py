@@ -8,8 +8,7 @@ The names are loaded on first use (PEP 562), so that importing a light submodule
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from wsol._lazy import lazy_attributes
 
 _HOMES = {
     "ImageFolderDataset": "dataset", "WSOLDataset": "dataset", "DatasetError": "errors", "IGNORE_VALUE": "records",
@@ -20,13 +19,4 @@ _HOMES = {
 __all__ = sorted(_HOMES)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'wsol.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"wsol.data.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES, globals())

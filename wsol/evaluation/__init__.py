@@ -5,8 +5,7 @@ Names are imported on first use (PEP 562), so that evaluating saved score maps n
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from wsol._lazy import lazy_attributes
 
 _HOMES = {
     "EvalBatch": "base", "Evaluator": "base", "EvaluatorGroup": "base", "threshold_index": "base",
@@ -17,13 +16,4 @@ _HOMES = {
 __all__ = sorted(_HOMES)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES, globals())
