@@ -15,6 +15,8 @@ class ACoLConfig:
     erase_dilation: int = 0  # grow the erased region by this many feature cells (0 = the paper's erasing)
     erase_start_step: int = 0  # erasing warm-up: B sees unerased features for this many iterations (0 = paper)
     head_batch_norm: bool = False  # BatchNorm after each hidden conv of both heads (heads that cannot die)
+    erase_at: str = "features"  # where B's input is erased: "features" (paper), "input", or a backbone stage name
+    head_kernel_size: int = 3  # kernel of the two hidden convs of each head (paper 3)
 
 
 @dataclass

@@ -58,11 +58,14 @@ class ACoLHead(nn.Module):
     Zhang et al., "Adversarial Complementary Learning for WSOL", CVPR 2018, https://arxiv.org/abs/1804.06962
     """
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 1024, batch_norm: bool = False) -> None:
+    def __init__(self, in_channels: int, num_classes: int, width: int = 1024, batch_norm: bool = False,
+                 kernel_size: int = 3) -> None:
         super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"ACoL head kernel size must be odd and >= 1, got {kernel_size}")
         layers: list[nn.Module] = []
         for cin in (in_channels, width):
-            layers.append(nn.Conv2d(cin, width, 3, padding=1, bias=not batch_norm))
+            layers.append(nn.Conv2d(cin, width, kernel_size, padding=kernel_size // 2, bias=not batch_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.ReLU(inplace=True))
