@@ -9,6 +9,7 @@ checkpoint and no temp file (the run stops before its first epoch ends).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from typing import Callable
 import pytest
 import torch
 
+from tests.data.datatest_helpers import JPEG_DAMAGE_MODES, damage_jpeg, noisy_jpeg
 from tests.export.conftest import write_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -272,6 +274,16 @@ def corrupt_image_in_worker(inputs, tmp):
     return train_args(inputs, root, tmp / "run", "data.num_workers=1"), f"{image}: unreadable or corrupt image"
 
 
+def damaged_training_jpeg(mode: str):
+    def row(inputs, tmp):
+        root = copy_data(inputs, tmp)
+        image = first_image(root, "train")
+        image.write_bytes(damage_jpeg(noisy_jpeg(), mode))  # the reader goes by the bytes, not the name
+        return train_args(inputs, root, tmp / "run"), f"{image}: damaged JPEG"
+    row.__name__ = f"train on a JPEG damaged by {mode}"
+    return row
+
+
 def unknown_config_key(inputs, tmp):
     return train_args(inputs, inputs.data, tmp / "run", "train.epoch=3"), "train.epoch"
 
@@ -304,7 +316,7 @@ ROWS = [foreign_checkpoint, truncated_checkpoint, missing_checkpoint_export, mis
         malformed_metadata_line, truncated_metadata_line, empty_metadata_file, duplicate_image_id,
         box_with_x1_below_x0, box_outside_image, mask_of_wrong_size, missing_checkpoint_evaluate,
         unknown_cam_method_evaluate, missing_checkpoint_explain, unknown_method_explain, corrupt_image_in_worker,
-        unknown_config_key, train_batch_size_zero, train_cuda_without_gpu, resume_with_changed_config,
+        *map(damaged_training_jpeg, JPEG_DAMAGE_MODES), unknown_config_key, train_batch_size_zero, train_cuda_without_gpu, resume_with_changed_config,
         unknown_subcommand]
 
 
@@ -427,3 +439,17 @@ def test_skipped_bad_training_images_are_counted(inputs, tmp_path, capsys):
         code = run("train", [str(a) for a in train_args(inputs, root, tmp_path / "run", "data.skip_bad=true")[1:]])
     assert code == 0
     assert "skipped 1 unreadable training image load(s)" in capsys.readouterr().out
+
+
+def test_damaged_jpegs_are_listed_and_skipped_by_export(inputs, tmp_path):
+    photos = tmp_path / "photos"
+    shutil.copytree(inputs.images, photos)
+    sound = len(list(photos.rglob("*.png")))
+    for mode in JPEG_DAMAGE_MODES:
+        (photos / f"{mode}.jpg").write_bytes(damage_jpeg(noisy_jpeg(), mode))
+    done = wsol(*export_args(inputs, tmp_path / "out", "--images", photos))
+    assert done.returncode == 0, done.stderr.decode()
+    assert f"exported {sound} images ({len(JPEG_DAMAGE_MODES)} unreadable)" in done.stdout.decode()
+    bad = [json.loads(line) for line in (tmp_path / "out" / "bad_images.jsonl").read_text().splitlines()]
+    assert sorted(b["image_id"] for b in bad) == sorted(f"{m}.jpg" for m in JPEG_DAMAGE_MODES)
+    assert all("damaged JPEG" in b["reason"] for b in bad), bad

@@ -31,3 +31,30 @@ TINY_SYNTHETIC = SyntheticConfig(num_classes=3, train_per_class=2, val_per_class
                                  size_range=(64, 80), objects_per_image=(1, 2), seed=7)
 
 
+
+
+# How JPEGs get damaged in practice, each applied in the middle of the entropy-coded scan data
+JPEG_DAMAGE_MODES = ("cut_off", "random_bytes", "zeroed_block", "dropped_bytes")
+
+
+def noisy_jpeg(w: int = 131, h: int = 97) -> bytes:
+    """A JPEG of smooth noise: a scan of several KB (room to damage it), odd sizes so chroma subsampling has
+    edges."""
+    noise = (np.random.default_rng(1).random((h, w, 3)) * 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", cv2.GaussianBlur(noise, (5, 5), 2), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return buf.tobytes()
+
+
+def damage_jpeg(data: bytes, mode: str, span: int = 512) -> bytes:
+    """``data`` (a baseline JPEG) damaged ``span`` bytes into the middle of its scan, as a stopped download
+    (cut_off), a bad sector or bad RAM (random_bytes, zeroed_block), or a lost network packet (dropped_bytes)."""
+    mid = (data.find(b"\xff\xda") + len(data)) // 2
+    assert 0 < mid and mid + span < len(data) - 2, "the scan is too short to damage"
+    if mode == "cut_off":
+        return data[:mid]
+    if mode == "dropped_bytes":
+        return data[:mid] + data[mid + span:]
+    fill = np.random.default_rng(0).integers(0, 256, span, np.uint8).tobytes() if mode == "random_bytes" \
+        else bytes(span)
+    return data[:mid] + fill + data[mid + span:]

@@ -1,7 +1,15 @@
 """Reading images and masks from disk with errors that name the file and its metadata origin.
 
-Images are decoded with OpenCV from bytes (``np.fromfile`` + ``cv2.imdecode``) so that non-ASCII paths
-work and a truncated/corrupt file is reported instead of yielding ``None`` somewhere downstream.
+Images are read as bytes (``np.fromfile``, so that non-ASCII paths work) and decoded from memory: JPEGs with
+libjpeg-turbo through simplejpeg, in strict mode, everything else (and the rare JPEG that the TurboJPEG API cannot
+take) with ``cv2.imdecode``. A truncated or corrupt file is reported instead of yielding ``None`` or a half-grey
+picture somewhere downstream.
+
+Why strict JPEG decoding: libjpeg treats damaged entropy-coded data (bytes overwritten, zeroed or dropped in the
+middle of a scan, a stray marker) as a *warning*, fills what it cannot decode with grey and succeeds; OpenCV
+prints the warning and returns the picture. Strict mode turns the first such warning into an error, so the image
+is listed as damaged with libjpeg's own words. JPEG has no checksum: a flipped bit that still decodes to valid
+Huffman codes cannot be told from a good file by any decoder.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ def _read_bytes(path: Path, what: str, origin: str | None) -> np.ndarray:
     return data
 
 
-def jpeg_truncated(data: np.ndarray) -> bool:
+def jpeg_truncated(data: np.ndarray | bytes) -> bool:
     """True for a JPEG cut off inside its last scan: no end-of-image marker (FF D9) after the last
     start-of-scan (FF DA). Both markers cannot occur inside entropy-coded data (an FF there is followed by
     00), so the test holds for progressive JPEGs and for files with trailing data or an embedded thumbnail.
@@ -49,14 +57,52 @@ def jpeg_truncated(data: np.ndarray) -> bool:
     return raw.rfind(b"\xff\xd9") < raw.rfind(b"\xff\xda")
 
 
-def read_image(path: str | Path, origin: str | None = None) -> np.ndarray:
-    """Decode an image file into an (H, W, 3) uint8 RGB array; grey and RGBA inputs are converted."""
-    path = Path(path)
-    data = _read_bytes(path, "image", origin)
-    if jpeg_truncated(data):
-        suffix = f" (listed at {origin})" if origin else ""
+def jpeg_damage(data: np.ndarray | bytes) -> tuple[np.ndarray | None, str | None]:
+    """Decode a JPEG strictly: (RGB image, None) for a sound file, (None, libjpeg's first warning) for a damaged
+    one, (None, None) when the TurboJPEG API cannot decode it at all (the caller then tries OpenCV).
+
+    A warning is told from a fatal error by decoding a second time, leniently: libjpeg recovers from everything
+    it only warns about, so a lenient decode that succeeds after a strict one failed means damaged data.
+    """
+    import simplejpeg
+
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    try:
+        return simplejpeg.decode_jpeg(raw, colorspace="RGB", strict=True), None
+    except ValueError as exc:
+        warning = str(exc)
+    try:
+        simplejpeg.decode_jpeg(raw, colorspace="RGB", strict=False)
+    except ValueError:
+        return None, None
+    return None, warning
+
+
+def _read_jpeg(data: np.ndarray, path: Path, origin: str | None) -> np.ndarray | None:
+    """The RGB pixels of a sound JPEG (None: leave the decoding to OpenCV), DatasetError for a damaged one."""
+    suffix = f" (listed at {origin})" if origin else ""
+    raw = data.tobytes()
+    if jpeg_truncated(raw):
         raise DatasetError(f"{path}: damaged JPEG{suffix}: its data stops before the end-of-image marker "
                            f"(a cut-off file); expected a complete JPEG")
+    img, warning = jpeg_damage(raw)
+    if warning is not None:
+        raise DatasetError(f"{path}: damaged JPEG{suffix}: libjpeg reports {warning.rstrip('.')!r}; "
+                           f"expected a JPEG that decodes without errors")
+    if img is not None and b"Exif\x00\x00" in raw[:max(raw.find(b"\xff\xda"), 0)]:
+        return None  # OpenCV applies the EXIF orientation (as this reader always has); the TurboJPEG API does not
+    return img
+
+
+def read_image(path: str | Path, origin: str | None = None) -> np.ndarray:
+    """Decode an image file into an (H, W, 3) uint8 RGB array; grey and RGBA inputs are converted. A damaged
+    JPEG (cut off, or corrupt data that libjpeg would only warn about) raises DatasetError."""
+    path = Path(path)
+    data = _read_bytes(path, "image", origin)
+    if data[:3].tobytes() == b"\xff\xd8\xff":
+        img = _read_jpeg(data, path, origin)
+        if img is not None:
+            return img
     cv2 = _cv2()
     img = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB) if hasattr(cv2, "IMREAD_COLOR_RGB") else None
     if img is None:
