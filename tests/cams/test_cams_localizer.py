@@ -9,7 +9,7 @@ import torchvision
 from wsol.cams import ExplainerLocalizer, build_localizer
 from wsol.models import Localization
 from wsol.models.backbones import tiny as tiny_backbone
-from wsol.models.cam import CAM as CAMModel
+from wsol.models.cam import CAMModel
 
 
 def test_cams_localizer_explicit_classes_and_topk(tiny, images):

@@ -46,7 +46,7 @@ def test_cli_help_and_argument_errors_do_not_import_torch(command):
 
 def test_cli_light_choice_lists_match_their_registries():
     from wsol.cams import CAM_METHODS, UPSAMPLE_MODES
-    from wsol.data.split import FORMATS
+    from wsol.data.formats import FORMATS
     from wsol.viz.taxonomy import CATEGORIES
 
     assert set(_common.CAM_METHOD_NAMES) == set(CAM_METHODS.names())

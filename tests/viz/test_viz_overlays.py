@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from wsol.viz import denormalize_image, draw_boxes, heatmap_overlay, make_grid, render_localization, save_png
-from wsol.viz.overlays import GT_COLOR, IMAGENET_MEAN, IMAGENET_STD
+from wsol.drawing import GT_COLOR, IMAGENET_MEAN, IMAGENET_STD
 
 
 def test_denormalize_inverts_normalisation():
@@ -52,7 +52,7 @@ def test_render_localization_panel():
 
 @pytest.mark.parametrize("size", [(64, 64), (128, 96), (40, 200)])
 def test_long_captions_wrap_inside_their_tile_and_keep_every_character(size):
-    from wsol.viz.overlays import caption_layout, put_label
+    from wsol.drawing import caption_layout, put_label
 
     h, w = size
     text = "c03_checkerboard_large>c07_concentric_rings_with_a_very_long_name several instances"
@@ -74,7 +74,7 @@ def test_long_captions_wrap_inside_their_tile_and_keep_every_character(size):
 
 
 def test_caption_is_drawn_once_on_a_box_readable_on_red():
-    from wsol.viz.overlays import PRED_COLOR, put_label
+    from wsol.drawing import PRED_COLOR, put_label
 
     red = np.zeros((40, 80, 3), np.uint8)
     red[:] = (200, 0, 0)  # JET's hot end

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{PROG}: --tile must be >= 16, --num-channels >= 0, --ncols >= 1")
     from wsol.viz.activations import (add_to_tensorboard, capture_activations, default_picture_path, parse_channels,
                                       render_activations, safe_layer_name, select_channels)
-    from wsol.viz.overlays import save_png
+    from wsol.drawing import save_png
 
     try:
         from wsol.viz.source import open_source

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from wsol.cams.hooks import model_logits
     from wsol.viz.class_model import class_model_images, render_class_models, score_plot_png
     from wsol.viz.embeddings import png_to_array
-    from wsol.viz.overlays import denormalize_image, save_png
+    from wsol.drawing import denormalize_image, save_png
     from wsol.viz.source import open_source
 
     t0 = time.perf_counter()

@@ -122,7 +122,7 @@ def markdown_table(results: dict[str, list[dict[str, float]]], split: str, seeds
 def draw_pair(out: Path, methods: list[str], seed: int, split: str, count: int) -> Path | None:
     """The first ``count`` test images of one class per column under each of two methods (rows), each at its
     val-chosen threshold: map, GT boxes (green), predicted box with IoU (red)."""
-    from wsol.viz.overlays import make_grid, save_png
+    from wsol.drawing import make_grid, save_png
     from wsol.viz.per_image import render_panels
     from wsol.viz.source import open_source
 

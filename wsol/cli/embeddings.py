@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from wsol.cams.hooks import resolve_layers
     from wsol.viz import embeddings as emb
-    from wsol.viz.overlays import save_png
+    from wsol.drawing import save_png
     from wsol.viz.source import open_source
 
     t0 = time.perf_counter()

@@ -61,7 +61,7 @@ def load_batch(paths: list[Path], size: int) -> tuple[torch.Tensor, list[np.ndar
     import cv2
     import numpy as np
     import torch
-    from wsol.viz.overlays import IMAGENET_MEAN, IMAGENET_STD
+    from wsol.drawing import IMAGENET_MEAN, IMAGENET_STD
     from wsol.data.imageio import read_image
 
     resized = [cv2.resize(read_image(p), (size, size), interpolation=cv2.INTER_LINEAR) for p in paths]
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from wsol.cams import CAM_METHODS
-    from wsol.viz.overlays import heatmap_overlay, save_png
+    from wsol.drawing import heatmap_overlay, save_png
 
     for ok, what in ((args.size >= 8, f"--size must be >= 8, got {args.size}"),
                      (args.batch_size >= 1, f"--batch-size must be >= 1, got {args.batch_size}"),

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from wsol.data.errors import DatasetError
     from wsol.data.inspect import format_summary, summarize
-    from wsol.data.split import load_split
+    from wsol.data.formats import load_split
 
     try:
         split = load_split(args.root, args.split, args.format)

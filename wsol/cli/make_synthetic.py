@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{cfg.train_per_class}/{cfg.val_per_class}/{cfg.test_per_class}) to {out} "
           f"in {time.perf_counter() - start:.1f}s")
     if args.preview:
-        from wsol.viz.overlays import save_png
+        from wsol.drawing import save_png
 
         path = save_png(Path(args.preview), render_preview(out, "train"))
         print(f"preview: {path} ({path.stat().st_size // 1024} KB)")

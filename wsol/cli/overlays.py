@@ -79,7 +79,7 @@ def log_tensorboard(log_dir: str | Path, tag: str, image: Any, step: int = 0) ->
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from wsol.viz.overlays import make_grid, save_png
+    from wsol.drawing import make_grid, save_png
     from wsol.viz.per_image import (analyse_split, choose_threshold, class_names_of, default_evaluation,
                                     load_evaluation, render_panels)
     from wsol.viz.source import open_source

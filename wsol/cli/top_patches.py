@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             (args.max_images is not None and args.max_images < 1):
         raise SystemExit(f"{PROG}: --k, --batch-size, --num-channels, --max-images must be >= 1, --tile >= 16")
     from wsol.viz.activations import add_to_tensorboard, default_picture_path, parse_channels, safe_layer_name
-    from wsol.viz.overlays import save_png
+    from wsol.drawing import save_png
     from wsol.viz.receptive_field import describe, receptive_field
     from wsol.viz.top_patches import find_top_patches, render_top_patches, winner_maps, winners_table
 

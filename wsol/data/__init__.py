@@ -12,8 +12,8 @@ from wsol._lazy import lazy_attributes
 
 _HOMES = {
     "ImageFolderDataset": "dataset", "WSOLDataset": "dataset", "DatasetError": "errors", "IGNORE_VALUE": "records",
-    "ImageRecord": "records", "collate_samples": "records", "SplitInfo": "split", "detect_format": "split",
-    "load_split": "split", "boxes_to_input": "transforms", "boxes_to_original": "transforms",
+    "ImageRecord": "records", "collate_samples": "records", "SplitInfo": "split", "detect_format": "formats",
+    "load_split": "formats", "boxes_to_input": "transforms", "boxes_to_original": "transforms",
     "build_transform": "transforms",
 }
 __all__ = sorted(_HOMES)

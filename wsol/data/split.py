@@ -1,13 +1,7 @@
-"""``SplitInfo`` (one split of a dataset, format-independent) and ``load_split`` (format detection + dispatch).
+"""``SplitInfo``: one split of a dataset, format-independent (records plus where their files live).
 
-Formats (``fmt``):
-
-- ``"wsolevaluation"``: ``root/metadata/<split>/{image_ids,class_labels,image_sizes,localization}.txt``
-  (Choe et al., "Evaluating Weakly Supervised Object Localization Methods Right", CVPR 2020,
-  https://arxiv.org/abs/2001.07437); see :mod:`wsol.data.wsoleval`.
-- ``"cub"``: the native CUB-200-2011 release folder; see :mod:`wsol.data.cub`.
-- ``"coco"``: COCO instances json read with pycocotools; see :mod:`wsol.data.coco`.
-- ``"auto"``: the first of the above whose files exist under ``root``.
+The format readers (:mod:`wsol.data.wsoleval`, :mod:`wsol.data.cub`, :mod:`wsol.data.coco`) build it; detection and
+dispatch live in :mod:`wsol.data.formats` (``load_split``), which imports the readers, so imports go one way.
 """
 
 from __future__ import annotations
@@ -23,8 +17,6 @@ from wsol.data.errors import DatasetError
 from wsol.data.imageio import compose_mask, instance_masks
 from wsol.data.records import ImageRecord
 from wsol.fileio import input_path
-
-FORMATS = ("auto", "wsolevaluation", "cub", "coco")
 
 
 @dataclass
@@ -107,47 +99,3 @@ def require_images(split: SplitInfo, root: str | os.PathLike) -> SplitInfo:
         listing = Path(root) / "metadata" / split.name / "image_ids.txt" if split.fmt == "wsolevaluation" else root
         raise DatasetError(f"{listing}: split {split.name!r} lists no images; expected at least one")
     return split
-
-
-def detect_format(root: str | os.PathLike, split: str) -> str:
-    """Name the on-disk format of ``root`` for ``split``; raises DatasetError listing what was looked for."""
-    root = Path(root)
-    if (root / "metadata" / split / "image_ids.txt").is_file():
-        return "wsolevaluation"
-    if (root / "images.txt").is_file() and (root / "image_class_labels.txt").is_file():
-        return "cub"
-    if root.is_file() and root.suffix == ".json" or (root / "annotations" / f"instances_{split}.json").is_file():
-        return "coco"
-    raise DatasetError(
-        f"{root}: cannot detect the dataset format for split {split!r}; expected one of "
-        f"metadata/{split}/image_ids.txt (wsolevaluation), images.txt + image_class_labels.txt (CUB-200-2011), "
-        f"annotations/instances_{split}.json (COCO)"
-    )
-
-
-def load_split(root: str | os.PathLike, split: str, fmt: str = "auto", **options: Any) -> SplitInfo:
-    """Read one split of a dataset into a :class:`SplitInfo`.
-
-    Metadata is validated completely here (malformed lines, unknown classes, boxes outside the image);
-    pixel files are only opened by the dataset, so missing images surface per item (and can be skipped in
-    training). ``options`` go to the format reader (e.g. ``mask_root`` for wsolevaluation, ``val_fraction``
-    for CUB, ``with_masks`` for COCO).
-    """
-    if fmt not in FORMATS:
-        raise DatasetError(f"unknown dataset format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    root = Path(root)
-    if not root.exists():
-        raise DatasetError(f"{root}: dataset root does not exist")
-    if fmt == "auto":
-        fmt = detect_format(root, split)
-    if fmt == "wsolevaluation":
-        from wsol.data.wsoleval import read_wsoleval_split
-
-        return read_wsoleval_split(root, split, **options)
-    if fmt == "cub":
-        from wsol.data.cub import read_cub_split
-
-        return read_cub_split(root, split, **options)
-    from wsol.data.coco import read_coco_split
-
-    return read_coco_split(root, split, **options)

@@ -186,8 +186,8 @@ def render_preview(root: str | os.PathLike, split: str = "train", count: int = 1
     """Grid of the first ``count`` images of a split with GT boxes (green), part boxes (red) and mask
     contours (cyan), each resized to ``cell`` x ``cell``."""
     from wsol.data.dataset import WSOLDataset
-    from wsol.data.split import load_split
-    from wsol.viz.overlays import GT_COLOR, PRED_COLOR, draw_boxes, draw_mask_contours, make_grid
+    from wsol.data.formats import load_split
+    from wsol.drawing import GT_COLOR, PRED_COLOR, draw_boxes, draw_mask_contours, make_grid
 
     info = load_split(root, split, fmt="wsolevaluation")
     ds = WSOLDataset(info)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from wsol.localization import box_iou, normalize_maps, regions_at_threshold
-from wsol.viz.overlays import denormalize_image, make_grid, render_localization
+from wsol.drawing import denormalize_image, make_grid, render_localization
 
 PREVIEW_THRESHOLD = 0.5  # CAM threshold of the preview boxes when no threshold has been chosen on val yet
 MIN_PANEL = 128  # small inputs are upscaled so box captions stay readable

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from wsol.models.backbones import Backbone
-from wsol.models.cam import CAM, cam_head_args
+from wsol.models.cam import CAMModel, cam_head_args
 from wsol.models.registry import METHODS
 
 
@@ -44,7 +44,7 @@ class ADLLayer(nn.Module):
         return f"drop_rate={self.drop_rate}, drop_threshold={self.drop_threshold}"
 
 
-class ADL(CAM):
+class ADL(CAMModel):
     """CAM with :class:`ADLLayer` appended to each stage named in ``positions``."""
 
     def __init__(self, backbone: Backbone, num_classes: int, positions: Sequence[str], head_width: int = 0,

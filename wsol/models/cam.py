@@ -17,7 +17,7 @@ from wsol.models.heads import CAMHead, gap_logits
 from wsol.models.registry import METHODS
 
 
-class CAM(WSOLModel):
+class CAMModel(WSOLModel):
     """Class activation mapping; ``head_width > 0`` adds wsolevaluation's ``head_layers`` conv3×3 layers (with
     ``head_dropout`` before each conv) in front of the 1×1 classifier (see :class:`CAMHead`)."""
 
@@ -40,5 +40,5 @@ def cam_head_args(cfg: Any) -> dict[str, Any]:
 
 
 @METHODS.register("cam")
-def build_cam(backbone: Backbone, num_classes: int, cfg: Any) -> CAM:
-    return CAM(backbone, num_classes, **cam_head_args(cfg))
+def build_cam(backbone: Backbone, num_classes: int, cfg: Any) -> CAMModel:
+    return CAMModel(backbone, num_classes, **cam_head_args(cfg))

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from wsol.models.backbones import Backbone
 from wsol.models.base import WSOLOutput
-from wsol.models.cam import CAM, cam_head_args
+from wsol.models.cam import CAMModel, cam_head_args
 from wsol.models.registry import METHODS
 
 
@@ -28,7 +28,7 @@ def hide_patches(images: Tensor, patch_size: int, hide_prob: float, fill: float 
     return torch.where(hidden, torch.full_like(images, fill), images)
 
 
-class HaS(CAM):
+class HaS(CAMModel):
     """CAM whose training inputs go through :func:`hide_patches`."""
 
     def __init__(self, backbone: Backbone, num_classes: int, head_width: int = 0, patch_size: int = 16,

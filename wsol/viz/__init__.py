@@ -1,6 +1,6 @@
 """Pictures of what a model localizes: heatmap overlays, boxes, mask contours, grids."""
 
-from wsol.viz.overlays import (
+from wsol.drawing import (
     denormalize_image,
     draw_boxes,
     draw_mask_contours,

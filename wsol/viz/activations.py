@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from wsol.cams.hooks import LayerCapture, model_mode
-from wsol.viz.overlays import denormalize_image, heatmap_overlay, make_grid
+from wsol.drawing import denormalize_image, heatmap_overlay, make_grid
 
 LABEL_BG = (20, 20, 20)
 LABEL_FG = (255, 255, 255)

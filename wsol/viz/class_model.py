@@ -49,7 +49,7 @@ from tqdm import tqdm
 
 from wsol.cams.hooks import check_grad_mode, model_logits, model_mode
 from wsol.fileio import atomic_write_bytes
-from wsol.viz.overlays import IMAGENET_MEAN, IMAGENET_STD, denormalize_image, make_grid
+from wsol.drawing import IMAGENET_MEAN, IMAGENET_STD, denormalize_image, make_grid
 
 
 @dataclass

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from wsol.cams.hooks import LayerCapture, model_mode
 from wsol.fileio import atomic_open, atomic_write_bytes, atomic_write_text
-from wsol.viz.overlays import make_grid
+from wsol.drawing import make_grid
 
 SAME_COLOR = (0, 170, 0)
 DIFF_COLOR = (220, 30, 30)

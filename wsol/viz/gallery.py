@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wsol.viz.overlays import make_grid, save_png
+from wsol.drawing import make_grid, save_png
 
 
 def _pick_indices(labels: list[int], count: int) -> list[int]:

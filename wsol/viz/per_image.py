@@ -34,7 +34,7 @@ from wsol.evaluation.loop import gt_boxes_of_batch
 from wsol.fileio import atomic_write_json, safe_join
 from wsol.localization import EVAL_SIZE, threshold_ious, threshold_levels, threshold_list
 from wsol.localization.maps import prepare_eval_maps
-from wsol.viz.overlays import render_localization, save_png
+from wsol.drawing import render_localization, save_png
 from wsol.viz.taxonomy import category_names, classify
 
 THUMB_SIZE = 160

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from wsol.cams.hooks import LayerCapture, model_mode
 from wsol.viz.activations import CAPTION_HEIGHT, caption, header
-from wsol.viz.overlays import denormalize_image, heatmap_overlay, make_grid
+from wsol.drawing import denormalize_image, heatmap_overlay, make_grid
 from wsol.viz.receptive_field import ReceptiveField
 
 EMPTY = torch.iinfo(torch.long).max  # image index of an empty slot: loses every tie

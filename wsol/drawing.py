@@ -1,4 +1,5 @@
-"""Overlays of class maps, boxes and masks on images (uint8 RGB arrays in, uint8 RGB arrays out).
+"""Drawing on images (uint8 RGB arrays in, uint8 RGB arrays out): class-map overlays, boxes, mask contours, grids.
+A base module (numpy, OpenCV, torch only) so that data (synthetic preview), engine (TensorBoard) and viz share it.
 
 Colours: GT boxes green, predicted boxes red (with their IoU), mask contours cyan. Captions sit on a filled box
 of their colour (readable on a red heat map too), shrink and wrap to stay inside their tile. Everything is drawn
