@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -93,8 +93,8 @@ class LayerCapture:
             if not isinstance(output, Tensor) or output.dim() not in ((4,) if self.spatial else (3, 4)):
                 shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
                 raise ValueError(f"layer {name!r} has no spatial output: got {shape}, expected a (B, C, h, w) "
-                                 "tensor (or, for explainers, (B, tokens, D) / (B, h, w, C)); pick a convolutional layer "
-                                 "or block")
+                                 "tensor (or, for explainers, (B, tokens, D) / (B, h, w, C)); pick a convolutional "
+                                 "layer or block")
             if name in self.outputs:
                 raise ValueError(f"layer {name!r} runs more than once per forward (a shared module); pick a layer "
                                  "that runs once, e.g. the block that contains it")
@@ -106,7 +106,7 @@ class LayerCapture:
 
         return hook
 
-    def __enter__(self) -> "LayerCapture":
+    def __enter__(self) -> LayerCapture:
         try:
             for name, module in zip(self.names, self.modules):
                 self._handles.append(module.register_forward_hook(self._hook(name)))

@@ -64,8 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.tile < 16 or args.num_channels < 0 or (args.ncols is not None and args.ncols < 1):
         raise SystemExit(f"{PROG}: --tile must be >= 16, --num-channels >= 0, --ncols >= 1")
-    from wsol.viz.activations import (add_to_tensorboard, capture_activations, default_picture_path, parse_channels,
-                                      render_activations, safe_layer_name, select_channels)
+    from wsol.viz.activations import (
+        add_to_tensorboard,
+        capture_activations,
+        default_picture_path,
+        parse_channels,
+        render_activations,
+        safe_layer_name,
+        select_channels,
+    )
     from wsol.viz.overlays import save_png
 
     try:

@@ -61,8 +61,9 @@ def load_batch(paths: list[Path], size: int) -> tuple[torch.Tensor, list[np.ndar
     import cv2
     import numpy as np
     import torch
-    from wsol.viz.overlays import IMAGENET_MEAN, IMAGENET_STD
+
     from wsol.data.imageio import read_image
+    from wsol.viz.overlays import IMAGENET_MEAN, IMAGENET_STD
 
     resized = [cv2.resize(read_image(p), (size, size), interpolation=cv2.INTER_LINEAR) for p in paths]
     x = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float() / 255.0

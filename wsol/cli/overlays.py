@@ -9,10 +9,12 @@ as an image. Each panel: GT-class heatmap, GT boxes (green), the MaxBoxAcc box a
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from wsol.cli._common import FAILURE_CATEGORIES as CATEGORIES, add_source_args, new_parser
+from wsol.cli._common import FAILURE_CATEGORIES as CATEGORIES
+from wsol.cli._common import add_source_args, new_parser
 
 SORTS = ("worst", "best", "dataset")
 
@@ -80,8 +82,14 @@ def log_tensorboard(log_dir: str | Path, tag: str, image: Any, step: int = 0) ->
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from wsol.viz.overlays import make_grid, save_png
-    from wsol.viz.per_image import (analyse_split, choose_threshold, class_names_of, default_evaluation,
-                                    load_evaluation, render_panels)
+    from wsol.viz.per_image import (
+        analyse_split,
+        choose_threshold,
+        class_names_of,
+        default_evaluation,
+        load_evaluation,
+        render_panels,
+    )
     from wsol.viz.source import open_source
 
     if args.count < 1:

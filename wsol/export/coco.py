@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
 import cv2
+import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -172,12 +173,12 @@ def coco_eval(gt: dict[str, Any], results: Sequence[dict[str, Any]], iou_type: s
     """
     keys = ("AP", "AP50", "AP75", "AR1", "AR10", "AR100")
     if not results or not gt["annotations"]:
-        return {k: 0.0 for k in keys}
+        return dict.fromkeys(keys, 0.0)
     coco_gt = coco_from_dict(gt)
     img_ids = {im["id"] for im in gt["images"]}
     dets = [dict(r) for r in results if r["image_id"] in img_ids]
     if not dets:
-        return {k: 0.0 for k in keys}
+        return dict.fromkeys(keys, 0.0)
     if iou_type == "bbox":  # loadRes derives bbox results' areas from the box; keep masks out of it
         dets = [{k: v for k, v in d.items() if k != "segmentation"} for d in dets]
     with contextlib.redirect_stdout(io.StringIO()):

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from wsol.export.writers import (class_mask_dtype, encode_rle, ignore_value, write_png_mask, write_scoremap)
+from wsol.export.writers import class_mask_dtype, encode_rle, ignore_value, write_png_mask, write_scoremap
 from wsol.localization import regions_at_threshold
 
 BOX_MODES = ("all", "largest")

@@ -15,8 +15,9 @@ IoU is on continuous boxes in original pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class GroundTruth:
     load_instances: Callable[[str], tuple[list[np.ndarray], np.ndarray | None] | None] | None = None
 
     @classmethod
-    def from_split(cls, split: Any) -> "GroundTruth":
+    def from_split(cls, split: Any) -> GroundTruth:
         """From a ``wsol.data.SplitInfo``: every record's label and boxes; masks when the split has them."""
         index = {rec.image_id: i for i, rec in enumerate(split.records)}
         labels = {rec.image_id: int(rec.label) for rec in split.records}

@@ -23,8 +23,9 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from wsol.config.load import changed_keys
 from wsol.fileio import atomic_write_json, atomic_write_text

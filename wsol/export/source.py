@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,7 +75,7 @@ def split_source(split: Any, transform: Callable[..., dict], dataset_factory: Ca
 
 def folder_source(dataset: Any, class_names: list[str]) -> ExportSource:
     """A ``wsol.data.ImageFolderDataset`` as a source; its header-unreadable files become bad entries."""
-    known_bad = {rel: reason for rel, reason in getattr(dataset, "bad_images", [])}
+    known_bad = dict(getattr(dataset, "bad_images", []))
     where = {image_id: i for i, image_id in enumerate(dataset.image_ids)}
     ids = sorted(set(where) | set(known_bad))
     return ExportSource(image_ids=ids, dataset=dataset, dataset_index=[where.get(i) for i in ids],
