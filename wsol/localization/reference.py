@@ -46,7 +46,7 @@ def reference_best_iou(norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: n
 
 
 def wsolevaluation_boxes(q: np.ndarray, thresholds: np.ndarray, multi_contour: bool,
-                         as_written: bool = False) -> tuple[list, list[int]]:
+                         as_written: bool = False) -> tuple[list[np.ndarray | list[list[int]]], list[int]]:
     """wsolevaluation's ``compute_bboxes_from_scoremaps`` step for step on a quantised map ``q`` (H, W) uint8:
     per threshold, cv2.threshold + findContours, then contourArea (v1: the largest contour only) and
     boundingRect. Returns the boxes and the number of boxes per threshold.
@@ -58,7 +58,8 @@ def wsolevaluation_boxes(q: np.ndarray, thresholds: np.ndarray, multi_contour: b
     height, width = q.shape
     image = q[:, :, None] if as_written else q
     q_max = int(q.max())
-    boxes, counts = [], []
+    boxes: list[np.ndarray | list[list[int]]] = []
+    counts: list[int] = []
     for t in thresholds:
         level = int(t * np.max(image)) if as_written else int(t * q_max)
         _, binary = cv2.threshold(image, level, 255, cv2.THRESH_BINARY)
