@@ -90,9 +90,12 @@ def test_wsolevaluation_spelling_and_headline(tmp_path, capsys):
         assert scoremaps_cli.main(base + extra) == 0
         last = capsys.readouterr().out.strip().splitlines()[-1]
         assert last.startswith("localization: ") and float(last.split()[-1]) == pytest.approx(expected, abs=1e-9)
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exc:
         scoremaps_cli.main(base + ["--multi_contour_eval", "maybe"])
-    assert "expected a boolean" in capsys.readouterr().err
+    assert exc.value.code == 2  # argparse's usage error, its message on stderr
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "argument --multi_contour_eval/--multi-contour-eval: expected a boolean (true/false, yes/no, 1/0), "
+        "got 'maybe'")
 
 
 def test_evaluate_scoremaps_masks_perfect_map(tmp_path, capsys):
