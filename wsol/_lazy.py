@@ -4,7 +4,8 @@ so importing a light submodule (metadata readers, error types) does not pay for 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def lazy_attributes(package: str, homes: dict[str, str],

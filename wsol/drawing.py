@@ -9,8 +9,8 @@ with OpenCV on copies; inputs are never modified.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np

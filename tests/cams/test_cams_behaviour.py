@@ -7,8 +7,16 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from wsol.cams import (GradCAM, GradCAMPlusPlus, HiResCAM, Occlusion, ScoreCAM, SmoothGrad, SoftmaxTarget,
-                       find_target_layer)
+from wsol.cams import (
+    GradCAM,
+    GradCAMPlusPlus,
+    HiResCAM,
+    Occlusion,
+    ScoreCAM,
+    SmoothGrad,
+    SoftmaxTarget,
+    find_target_layer,
+)
 from wsol.cams.postprocess import minmax
 
 

@@ -6,8 +6,19 @@ import pytest
 import torch
 from cams_models import FlatLinear, GapLinear
 
-from wsol.cams import (CAM, EigenCAM, GradCAM, GradCAMPlusPlus, GuidedBackprop, HiResCAM, LayerCAM, Occlusion,
-                       Saliency, SmoothGrad, XGradCAM)
+from wsol.cams import (
+    CAM,
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    GuidedBackprop,
+    HiResCAM,
+    LayerCAM,
+    Occlusion,
+    Saliency,
+    SmoothGrad,
+    XGradCAM,
+)
 
 # A (1, 2, 2, 2): channel 0 = [[1, 0], [0, 0]], channel 1 = [[0, 0], [0, 2]]; class 0 weights (1, -1).
 A = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 2.0]]]])

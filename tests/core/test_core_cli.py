@@ -1,25 +1,35 @@
-"""The `wsol` command and the scripts in tools/ are one implementation."""
+"""The `wsol` command, the entry scripts in tools/ (one implementation) and the benchmark scripts' errors."""
 
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from wsol.cli import available_commands, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_tool_script_is_a_subcommand_and_vice_versa():
+def test_tool_scripts_are_the_three_entry_points_each_a_run_call():
     commands = available_commands()
-    scripts = {p.stem.replace("_", "-"): p for p in (ROOT / "tools").glob("*.py")}
-    assert set(scripts) == set(commands), "tools/*.py and wsol/cli/*.py must name the same commands"
+    scripts = {p.stem: p for p in (ROOT / "tools").glob("*.py")}
+    assert set(scripts) == {"train", "evaluate", "export"} and set(scripts) <= set(commands)
     for name, path in scripts.items():
         tree = ast.parse(path.read_text())
         calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "run"]
         assert calls and calls[0].args[0].value == name, f"{path} must call run({name!r})"
+    benches = {p.stem for p in (ROOT / "tools" / "bench").glob("*.py")}
+    assert {"evaluate", "explainers", "export", "localization", "train"} <= benches
+    assert not any(name.startswith("bench") for name in commands), "benchmarks are scripts, not subcommands"
+
+
+def test_bench_script_user_error_is_one_line_exit_2():
+    env = {k: v for k, v in __import__("os").environ.items() if k != "WSOL_DEBUG"}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, str(ROOT / "tools/bench/train.py"), "--config", "/nonexistent/cfg.yaml"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr == "tools/bench/train.py: config file not found: /nonexistent/cfg.yaml\n"
 
 
 def test_every_subcommand_has_main_and_help_line():

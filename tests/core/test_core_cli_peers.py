@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from wsol.cli import available_commands
-from wsol.cli import _common
+from wsol.cli import _common, available_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "numba")
@@ -59,7 +58,8 @@ def test_cli_help_shows_defaults(capsys):
     from wsol.cli.evaluate import build_parser
 
     text = " ".join(build_parser().format_help().split())
-    assert "--batch-size BATCH_SIZE default: 32" in text and "--cam-curve-interval CAM_CURVE_INTERVAL default: 0.01" in text
+    assert "--batch-size BATCH_SIZE default: 32" in text
+    assert "--cam-curve-interval CAM_CURVE_INTERVAL default: 0.01" in text
     assert "(default: None)" not in text and "(default: False)" not in text  # only meaningful defaults
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from datatest_helpers import TINY_SYNTHETIC, polygon, rgb, write_png
 
 from wsol.data.synthetic import generate
-
-from datatest_helpers import TINY_SYNTHETIC, polygon, rgb, write_png
 
 
 @pytest.fixture
@@ -38,9 +37,10 @@ def wsoleval_masks(tmp_path: Path) -> Path:
     root = tmp_path / "openimages"
     write_png(root / "test" / "x.png", rgb(8, 6))
     write_png(root / "test" / "y.png", rgb(8, 6))
-    m1 = np.zeros((6, 8), np.uint8); m1[1:3, 1:3] = 255
-    m2 = np.zeros((6, 8), np.uint8); m2[4:6, 5:8] = 255
-    ign = np.zeros((6, 8), np.uint8); ign[0:4, 0:4] = 255  # overlaps m1: foreground must win
+    m1, m2, ign = (np.zeros((6, 8), np.uint8) for _ in range(3))
+    m1[1:3, 1:3] = 255
+    m2[4:6, 5:8] = 255
+    ign[0:4, 0:4] = 255  # overlaps m1: foreground must win
     for name, arr in (("x_m1.png", m1), ("x_m2.png", m2), ("x_ign.png", ign), ("y_m1.png", m2)):
         write_png(root / "masks" / name, arr)
     meta = root / "metadata" / "test"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from datatest_helpers import rgb, write_png
 
 from wsol.data import DatasetError, ImageFolderDataset, build_transform, collate_samples
-
-from datatest_helpers import rgb, write_png
 
 
 def test_folder_items_and_bad_images(tmp_path):

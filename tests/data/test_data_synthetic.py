@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from datatest_helpers import TINY_SYNTHETIC
 
 from wsol.cli import inspect_dataset, make_synthetic
 from wsol.data import DatasetError, WSOLDataset, build_transform, collate_samples, load_split
 from wsol.data.synthetic import SyntheticConfig, class_names, generate
-
-from datatest_helpers import TINY_SYNTHETIC
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

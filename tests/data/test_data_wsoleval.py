@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from datatest_helpers import rgb, write_png
 
 from wsol.data import DatasetError, WSOLDataset, build_transform, collate_samples, load_split
 from wsol.data.records import IGNORE_VALUE
-
-from datatest_helpers import rgb, write_png
 
 
 def test_boxes_layout_reads_every_box(wsoleval_boxes):

@@ -1,4 +1,4 @@
-"""`wsol train`, `wsol bench-train` and `wsol compare-methods` end to end on a tiny generated synthetic set."""
+"""`wsol train` and `wsol compare-methods` end to end on a tiny generated synthetic set."""
 
 from __future__ import annotations
 
@@ -53,16 +53,6 @@ def test_train_cli_errors_before_training(tiny_synthetic, tmp_path, capsys):
     assert "data.num_classes=7" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
-def test_bench_train_runs_on_cpu(tiny_synthetic, tmp_path):
-    report = tmp_path / "bench.json"
-    code = run("bench-train", ["--config", str(CONFIGS / "cam.yaml"), f"data.root={tiny_synthetic}", *TINY,
-                               "--steps", "2", "--warmup", "1", "--precisions", "fp32", "--json", str(report)])
-    assert code == 0
-    rows = json.loads(report.read_text())
-    assert [(r["precision"], r["source"]) for r in rows] == [("fp32", "memory"), ("fp32", "pipeline")]
-    assert all(r["images_per_s"] > 0 and r["batch_size"] == 8 for r in rows)
-
-
 def test_mean_std_and_markdown_table():
     from wsol.cli.compare_methods import markdown_table, mean_std
 
@@ -102,9 +92,9 @@ def test_val_pxap_in_training_equals_wsol_evaluate(tiny_synthetic, tmp_path):
     the 32 px network input: the checkpoint's val/pxap is what `wsol evaluate` reports for it on val."""
     import json
 
+    from wsol.config import load_config
     from wsol.data import WSOLDataset, build_transform, load_split
     from wsol.engine.data import build_datasets
-    from wsol.config import load_config
 
     out = tmp_path / "run"
     assert run("train", ["--config", str(CONFIGS / "cam.yaml"), f"data.root={tiny_synthetic}", f"output_dir={out}",

@@ -1,8 +1,8 @@
 import pytest
 
 from tests.evaluation.conftest import ImageReadingModel, make_loader
-from wsol.models.base import Localization
 from wsol.evaluation import evaluate_model, localization_record
+from wsol.models.base import Localization
 
 
 def test_evaluate_model_figures(model):

@@ -78,8 +78,8 @@ def _random_masks(rng, n=3, size=16):
     return masks
 
 
-def test_pxap_perfect_and_constant_maps(rng=np.random.default_rng(0)):
-    masks = _random_masks(rng)
+def test_pxap_perfect_and_constant_maps():
+    masks = _random_masks(np.random.default_rng(0))
     thr = np.arange(0, 1, 0.01)
     for ignore_score in (0.0, 1.0):
         perfect = (masks == 1).astype(np.float64)

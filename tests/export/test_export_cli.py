@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -70,15 +69,3 @@ def test_export_cli_torchrun_gloo_equals_one_process(checkpoint, synthetic_root,
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "world size 2" in proc.stdout and "merged 9 images" in proc.stdout
     assert tree(multi) == tree(single)
-
-
-def test_export_bench_reports_both_rates(tmp_path, capsys):
-    from wsol.cli.bench_export import main as bench
-
-    out = tmp_path / "bench.json"
-    assert bench(["--method", "cam", "--input-size", "64", "--images", "6", "--image-size", "80", "60",
-                  "--batch-size", "3", "--workers", "0", "--threads", "1", "--json", str(out)]) == 0
-    figures = json.loads(out.read_text())
-    assert figures["forward_img_s"] > 0 and figures["export_img_s"] > 0 and figures["images"] == 6
-    assert figures["ratio"] == pytest.approx(figures["export_img_s"] / figures["forward_img_s"], rel=0.02)
-    assert "bare forward" in capsys.readouterr().out

@@ -8,8 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from wsol.export.coco import (coco_eval, coco_from_dict, dataset_json, gt_box_dataset, gt_mask_dataset,
-                              results_json)
+from wsol.export.coco import coco_eval, coco_from_dict, dataset_json, gt_box_dataset, gt_mask_dataset, results_json
 from wsol.export.writers import decode_rle, encode_rle
 
 IMAGES = [{"id": 1, "file_name": "x/a.jpg", "width": 40, "height": 30},

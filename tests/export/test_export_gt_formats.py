@@ -14,8 +14,14 @@ from pycocotools.cocoeval import COCOeval
 from scipy.ndimage import binary_fill_holes
 
 from wsol.cli.export import main
-from wsol.export.coco import (coco_eval, convert_segmentation, gt_instance_dataset, gt_mask_dataset,
-                              mask_polygons, uncompressed_rle)
+from wsol.export.coco import (
+    coco_eval,
+    convert_segmentation,
+    gt_instance_dataset,
+    gt_mask_dataset,
+    mask_polygons,
+    uncompressed_rle,
+)
 from wsol.export.writers import encode_rle
 
 IMAGE = [{"id": 1, "file_name": "a.png", "width": 20, "height": 10}]

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from wsol.export.postprocess import PostprocessSettings, image_labels, process_image, resize_labels
-from wsol.export.writers import (class_mask_dtype, decode_rle, ignore_value, mask_path, read_png_mask,
-                                 scoremap_path, write_png_mask, write_scoremap)
+from wsol.export.writers import (
+    class_mask_dtype,
+    decode_rle,
+    ignore_value,
+    mask_path,
+    read_png_mask,
+    scoremap_path,
+    write_png_mask,
+    write_scoremap,
+)
 
 
 def test_export_png_uint8_and_uint16_round_trip(tmp_path):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from wsol.export.pipeline import resolve_threshold, threshold_from_json
-from wsol.export.shards import (ExportExistsError, num_shards, prepare_output, rank_shards, shard_range)
+from wsol.export.shards import ExportExistsError, num_shards, prepare_output, rank_shards, shard_range
 
 SETTINGS = {"fingerprint": "abc", "num_images": 5, "shard_size": 2}
 

@@ -9,8 +9,15 @@ import torch
 from torch import nn
 
 from wsol.cli.activations import main as activations_main
-from wsol.viz.activations import (CAPTION_HEIGHT, activation_grid, capture_activations, colorize, normalize_channels,
-                                  parse_channels, select_channels)
+from wsol.viz.activations import (
+    CAPTION_HEIGHT,
+    activation_grid,
+    capture_activations,
+    colorize,
+    normalize_channels,
+    parse_channels,
+    select_channels,
+)
 
 
 def test_capture_matches_the_submodule_and_leaves_the_model_as_it_was():

@@ -12,8 +12,14 @@ import torch
 
 from wsol.engine.checkpoint import load_model
 from wsol.fileio import atomic_torch_save
-from wsol.viz.class_model import (class_model_images, gaussian_blur, gaussian_kernel1d, render_class_models,
-                                  stretch_contrast, valid_range)
+from wsol.viz.class_model import (
+    class_model_images,
+    gaussian_blur,
+    gaussian_kernel1d,
+    render_class_models,
+    stretch_contrast,
+    valid_range,
+)
 
 
 def strengthen(model: torch.nn.Module) -> torch.nn.Module:

@@ -117,7 +117,7 @@ def test_cli_writes_pictures_and_summary(tmp_path, viz_checkpoint, capsys):
     q, g = emb.load_embeddings(out / "features_test.npy"), emb.load_embeddings(out / "features_train.npy")
     _, ref = brute_topk(np.asarray(q.features), np.asarray(g.features), 3, False)
     assert summary["precision@3"] == pytest.approx(float((g.labels[ref] == q.labels[:, None]).mean()))
-    assert f"precision@3 (test -> train" in capsys.readouterr().out
+    assert "precision@3 (test -> train" in capsys.readouterr().out
     for name in ("retrieval.png", "pca.png", "tsne.png"):
         assert (out / name).stat().st_size > 1000
     assert any((tmp_path / "tb").rglob("events.out.tfevents.*"))

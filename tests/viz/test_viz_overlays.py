@@ -41,13 +41,38 @@ def test_grid_layout_and_png_round_trip(tmp_path):
 
 
 def test_render_localization_panel():
+    """Every layer at pixels known by hand: a black image under a zero map is JET's darkest blue (0, 0, 128)
+    at half weight; the mask outline (cyan), GT box (green) and predicted box (red) sit on their pixels; the IoU
+    caption is a red box with white ink whose size is cv2's text metrics at the smallest label scale (a 32 px tile
+    is too small for the larger ones) and changes nothing outside it."""
+    from wsol.drawing import FONT, LABEL_PAD, LABEL_SCALES, MASK_COLOR, PRED_COLOR
+
     img = np.zeros((32, 32, 3), np.uint8)
     cam = np.zeros((8, 8), np.float32)
     cam[2:4, 2:4] = 1
     mask = np.zeros((32, 32), np.uint8)
     mask[8:20, 8:20] = 1
-    panel = render_localization(img, cam, np.array([[4, 4, 20, 20]]), np.array([[8, 8, 16, 16]]), [0.25], mask)
-    assert panel.shape == (32, 32, 3) and panel.any()
+    gt, pred = np.array([[4, 4, 20, 20]]), np.array([[8, 8, 16, 16]])
+    plain = render_localization(img, cam, gt, pred, None, mask)
+    assert plain.shape == (32, 32, 3) and plain.dtype == np.uint8
+    expected = {(0, 0): (0, 0, 64), (28, 28): (0, 0, 64), (31, 0): (0, 0, 64),  # (row, col): RGB
+                (19, 12): MASK_COLOR, (12, 19): MASK_COLOR, (8, 18): MASK_COLOR,  # mask rows/cols 8..19
+                (4, 12): GT_COLOR, (20, 12): GT_COLOR, (12, 4): GT_COLOR, (12, 20): GT_COLOR,
+                (8, 12): PRED_COLOR, (16, 12): PRED_COLOR, (12, 16): PRED_COLOR, (12, 8): PRED_COLOR}
+    assert {p: tuple(int(v) for v in plain[p]) for p in expected} == expected
+
+    panel = render_localization(img, cam, gt, pred, [0.25], mask)
+    scale = LABEL_SCALES[-1]
+    (text_w, _), _ = cv2.getTextSize("0.25", FONT, scale, 1)
+    (_, text_h), base = cv2.getTextSize("Hg", FONT, scale, 1)
+    x0 = y0 = 9  # one pixel inside the predicted box's corner
+    x1, y1 = x0 + text_w + 2 * LABEL_PAD - 1, y0 + (text_h + base + 1) + LABEL_PAD - 1
+    changed = np.argwhere((panel != plain).any(2))
+    assert changed.min(0).tolist() == [y0, x0] and changed.max(0).tolist() == [y1, x1]
+    box = panel[y0:y1 + 1, x0:x1 + 1].astype(int)
+    assert tuple(box[0, 0]) == PRED_COLOR and tuple(box[-1, -1]) == PRED_COLOR
+    # anti-aliased white ink on red: red channel >= 230, green == blue, and some pixels nearly white
+    assert (box[..., 0] >= 230).all() and (box[..., 1] == box[..., 2]).all() and (box[..., 1] > 200).any()
 
 
 @pytest.mark.parametrize("size", [(64, 64), (128, 96), (40, 200)])

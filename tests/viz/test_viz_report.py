@@ -209,13 +209,12 @@ view:window.innerWidth,imgs:imgs,legend:leg?parseFloat(getComputedStyle(leg).fon
                     reason="Chromium is not installed (Debian: apt-get install chromium)")
 @pytest.mark.parametrize("width", [1400, 420])
 def test_report_layout_in_headless_chromium_at_desktop_and_phone_width(report_dir, tmp_path, width):
+    import html
     import re
 
     import cv2
 
     from wsol.viz.browser import dump_dom, screenshot
-
-    import html
 
     page = (report_dir / "index.html").read_text(encoding="utf-8").replace("</body>", LAYOUT_PROBE)
     probe = report_dir / f"probe_{width}.html"

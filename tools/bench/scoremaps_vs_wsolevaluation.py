@@ -19,7 +19,7 @@ It prints every wall time, the medians, their ratio, and whether both printed th
 
 Map kinds: ``noisy`` = uniform noise smoothed by a Gaussian of sigma 6 px, min-max normalised (float64);
 ``cam`` = CAM-like maps (ReLU blobs at 14 or 28 px, resized bicubically to 224, as
-``wsol bench-localization`` makes them). The reference runs on current numpy and without its ``munch``
+``tools/bench/localization.py`` makes them). The reference runs on current numpy and without its ``munch``
 dependency installed thanks to two shims applied before its code is imported (``np.float = float``, removed
 in numpy 1.24, and a minimal attribute dictionary standing in for ``munch.Munch`` when that is missing); they
 change nothing it computes.
@@ -74,7 +74,7 @@ def noisy_maps(num: int, seed: int = 0) -> np.ndarray:
 
 def cam_maps(num: int, seed: int = 0) -> np.ndarray:
     sys.path.insert(0, str(REPO))
-    from wsol.cli.bench_localization import synthetic_cams
+    from wsol.localization.reference import synthetic_cams
 
     return synthetic_cams(num, seed)[0]
 

@@ -9,7 +9,8 @@ plain object behave the same and a model is never left hooked.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -62,10 +63,10 @@ class Explainer(ABC):
         self.reshape_transform = reshape_transform
         self.layouts: dict[str, ReshapeTransform] = {}  # layer name → layout used in the last call
 
-    def __enter__(self) -> "Explainer":
+    def __enter__(self) -> Explainer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: object) -> None:  # noqa: B027 (a concrete no-op that subclasses may extend)
         """Nothing to release: hooks only exist during a call. Errors propagate (never swallowed)."""
 
     def __repr__(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -93,8 +93,8 @@ class LayerCapture:
             if not isinstance(output, Tensor) or output.dim() not in ((4,) if self.spatial else (3, 4)):
                 shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
                 raise ValueError(f"layer {name!r} has no spatial output: got {shape}, expected a (B, C, h, w) "
-                                 "tensor (or, for explainers, (B, tokens, D) / (B, h, w, C)); pick a convolutional layer "
-                                 "or block")
+                                 "tensor (or, for explainers, (B, tokens, D) / (B, h, w, C)); pick a convolutional "
+                                 "layer or block")
             if name in self.outputs:
                 raise ValueError(f"layer {name!r} runs more than once per forward (a shared module); pick a layer "
                                  "that runs once, e.g. the block that contains it")
@@ -106,7 +106,7 @@ class LayerCapture:
 
         return hook
 
-    def __enter__(self) -> "LayerCapture":
+    def __enter__(self) -> LayerCapture:
         try:
             for name, module in zip(self.names, self.modules):
                 self._handles.append(module.register_forward_hook(self._hook(name)))
@@ -145,6 +145,25 @@ def resolve_layers(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
     return modules
 
 
+@contextlib.contextmanager
+def every_layer_hooked(model: nn.Module, make_hook: Callable[[str], Callable[..., None]]) -> Iterator[None]:
+    """Inside: a forward hook ``make_hook(name)`` on every named submodule and the model in eval mode; on exit
+    (also when the body raises) the hooks are removed and every module's train/eval flag is restored."""
+    flags = [(m, m.training) for m in model.modules()]
+    handles = []
+    try:
+        for name, module in model.named_modules():
+            if name:
+                handles.append(module.register_forward_hook(make_hook(name)))
+        model.eval()
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for module, flag in flags:
+            module.training = flag
+
+
 def spatial_layers(model: nn.Module, images: Tensor) -> list[tuple[str, tuple[int, ...]]]:
     """(name, output shape) of every module with a 4-D output, in the order they finish, from a dry forward.
 
@@ -152,28 +171,16 @@ def spatial_layers(model: nn.Module, images: Tensor) -> list[tuple[str, tuple[in
     and the flags restored afterwards.
     """
     found: list[tuple[str, tuple[int, ...]]] = []
-    handles = []
 
-    def make(name: str) -> Callable:
+    def make(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: object, output: object) -> None:
             if isinstance(output, Tensor) and output.dim() == 4:
                 found.append((name, tuple(output.shape)))
 
         return hook
 
-    flags = [(m, m.training) for m in model.modules()]
-    try:
-        for name, module in model.named_modules():
-            if name:
-                handles.append(module.register_forward_hook(make(name)))
-        model.eval()
-        with torch.no_grad():
-            model(images[:1])
-    finally:
-        for h in handles:
-            h.remove()
-        for module, flag in flags:
-            module.training = flag
+    with every_layer_hooked(model, make), torch.no_grad():
+        model(images[:1])
     return found
 
 
@@ -210,9 +217,8 @@ def find_target_layer(model: nn.Module, images: Tensor, reshape_transform: objec
 
     size = (images.shape[-2], images.shape[-1])
     found: list[tuple[str, Tensor, object]] = []
-    handles = []
 
-    def make(name: str) -> Callable:
+    def make(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: object, output: object) -> None:
             if not isinstance(output, Tensor) or output.dim() not in (3, 4) or not output.requires_grad:
                 return
@@ -226,25 +232,14 @@ def find_target_layer(model: nn.Module, images: Tensor, reshape_transform: objec
 
         return hook
 
-    flags = [(m, m.training) for m in model.modules()]
-    try:
-        for name, module in model.named_modules():
-            if name:
-                handles.append(module.register_forward_hook(make(name)))
-        model.eval()
-        # grad mode also inside a caller's no_grad / inference_mode (gradient-free explainers run there)
-        with torch.inference_mode(False), torch.enable_grad():
-            logits = model_logits(model(images[:1].clone().requires_grad_(True)))
-            if not found:
-                raise ValueError("no layer of the model has a spatial output ((B, C, h, w), (B, h, w, C) or ViT "
-                                 "tokens) with h*w > 1 for this input size; pass the layer explicitly or use larger "
-                                 "images")
-            grads = torch.autograd.grad(logits.sum(), [t for _, t, _ in found], allow_unused=True)
-    finally:
-        for h in handles:
-            h.remove()
-        for module, flag in flags:
-            module.training = flag
+    # grad mode also inside a caller's no_grad / inference_mode (gradient-free explainers run there)
+    with every_layer_hooked(model, make), torch.inference_mode(False), torch.enable_grad():
+        logits = model_logits(model(images[:1].clone().requires_grad_(True)))
+        if not found:
+            raise ValueError("no layer of the model has a spatial output ((B, C, h, w), (B, h, w, C) or ViT "
+                             "tokens) with h*w > 1 for this input size; pass the layer explicitly or use larger "
+                             "images")
+        grads = torch.autograd.grad(logits.sum(), [t for _, t, _ in found], allow_unused=True)
     for (name, _, layout), grad in reversed(list(zip(found, grads))):
         if grad is not None and to_grid(grad, layout, size).abs().amax() > 0:
             return name

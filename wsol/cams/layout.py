@@ -17,13 +17,13 @@ the activations and to their gradients alike. The chosen layout of each layer is
 from __future__ import annotations
 
 import math
-from typing import Callable, Union
+from collections.abc import Callable
 
 from torch import Tensor
 
 LAYOUTS = ("channels_first", "channels_last", "tokens")
 PREFIX_TOKENS = (0, 1, 2)  # none, class token (ViT), class + distillation tokens (DeiT-distilled)
-ReshapeTransform = Union[str, Callable[[Tensor], Tensor], None]
+ReshapeTransform = str | Callable[[Tensor], Tensor] | None
 
 
 def grid_fits(h: int, w: int, size: tuple[int, int]) -> bool:

@@ -7,7 +7,8 @@ WSOL model itself (its own heads, no hooks), so CAM, Grad-CAM and ACoL boxes com
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn

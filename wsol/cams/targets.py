@@ -7,7 +7,8 @@ many perturbed copies of one sample). It returns (N, K) scores: K maps are made 
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -53,7 +54,7 @@ class TopK:
         self.k = int(k)
 
 
-TargetSpec = Union[None, int, TopK, Sequence[int], Tensor, Target, Callable[[Tensor, Tensor], Tensor]]
+TargetSpec = None | int | TopK | Sequence[int] | Tensor | Target | Callable[[Tensor, Tensor], Tensor]
 
 
 def as_class_tensor(spec: int | Sequence[int] | Tensor, batch: int, num_classes: int) -> tuple[Tensor, bool]:

@@ -1,7 +1,8 @@
 """The ``wsol`` command: one subcommand per module of this package that defines ``main(argv)``.
 
-``wsol train ...`` and ``python tools/train.py ...`` run the same ``wsol.cli.train.main``; the scripts in
-``tools/`` are three-line shims, so there is one implementation of every entry point.
+``wsol train ...`` and ``python tools/train.py ...`` run the same ``wsol.cli.train.main``: ``tools/`` holds the
+usual entry scripts of a training toolkit (train, evaluate, export), each a call of :func:`run`. The benchmarks are
+scripts in ``tools/bench/`` run from a checkout, not subcommands; they report errors through :func:`run_main`.
 A module ``wsol/cli/foo_bar.py`` becomes the subcommand ``foo-bar``; each module's docstring first line is
 its help text.
 
@@ -17,7 +18,7 @@ import os
 import pkgutil
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Callable, Sequence
 
 
 def available_commands() -> dict[str, str]:
@@ -34,38 +35,47 @@ def debug_enabled() -> bool:
     return os.environ.get("WSOL_DEBUG", "") not in ("", "0")
 
 
-def fail(command: str, message: object) -> int:
-    """Print the one-line error of a user mistake and give argparse's usage-error code."""
+def fail(prog: str, message: object) -> int:
+    """Print the one-line error of a user mistake, ``<prog>: <message>``, and give argparse's usage-error code."""
     from wsol.errors import user_message
 
     text = " ".join(user_message(str(message)).split())  # one line, whatever the message's own line breaks
-    prefix = f"wsol {command}: "
+    prefix = f"{prog}: "
     print(text if text.startswith(prefix) or text.startswith("wsol ") else prefix + text, file=sys.stderr)
     return 2
 
 
-def run(command: str, argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand with its own arguments (``sys.argv[1:]`` when ``argv`` is None)."""
+def run_main(prog: str, main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
+    """Call ``main(argv)`` (``sys.argv[1:]`` when ``argv`` is None) with the command line's error convention.
+
+    A :class:`wsol.errors.UserInputError` or ``SystemExit("message")`` becomes one line ``<prog>: <message>``
+    and exit code 2 (with the traceback when :func:`debug_enabled`); ``main``'s return value is the exit code.
+    """
     from wsol.errors import UserInputError
 
+    try:
+        result = main(list(sys.argv[1:] if argv is None else argv))
+    except UserInputError as exc:
+        if debug_enabled():
+            traceback.print_exc()
+        return fail(prog, exc)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # raise SystemExit("message"): a user error worded by the command
+            if debug_enabled():
+                traceback.print_exc()
+            return fail(prog, exc.code)
+        return int(exc.code or 0)
+    return int(result or 0)
+
+
+def run(command: str, argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand with its own arguments (``sys.argv[1:]`` when ``argv`` is None)."""
     commands = available_commands()
     if command not in commands:
         print(f"wsol: unknown command {command!r}; known: {', '.join(commands)}", file=sys.stderr)
         return 2
     module = importlib.import_module(commands[command])
-    try:
-        result = module.main(list(sys.argv[1:] if argv is None else argv))
-    except UserInputError as exc:
-        if debug_enabled():
-            traceback.print_exc()
-        return fail(command, exc)
-    except SystemExit as exc:
-        if isinstance(exc.code, str):  # raise SystemExit("message"): a user error worded by the command
-            if debug_enabled():
-                traceback.print_exc()
-            return fail(command, exc.code)
-        return int(exc.code or 0)
-    return int(result or 0)
+    return run_main(f"wsol {command}", module.main, argv)
 
 
 def _summary(module_name: str) -> str:

@@ -70,6 +70,7 @@ def resolve_classes(tokens: list[str] | None, names: list[str], num_classes: int
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
+
     from wsol.cams.hooks import model_logits
     from wsol.viz.class_model import class_model_images, render_class_models, score_plot_png
     from wsol.viz.embeddings import png_to_array

@@ -20,7 +20,6 @@ from typing import Any
 from wsol.cli._common import new_parser
 from wsol.fileio import atomic_write_json, atomic_write_text
 
-
 COLUMNS = [  # (header, result key)
     ("top-1 cls", "top1_cls"), ("GT-known loc (oracle)", "oracle/maxboxacc"),
     ("GT-known loc (fixed)", "fixed/gt_known_loc"), ("top-1 loc (fixed)", "fixed/top1_loc"),
@@ -47,7 +46,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_one(config: Path, overrides: list[str], split: str, progress: bool) -> dict[str, Any]:
     """Train one configuration, then evaluate its last checkpoint on ``split`` at the val threshold; a run
     whose ``result.json`` was written for the same config is read back instead."""
-    from wsol.localization.maps import EVAL_SIZE
     import torch
 
     from wsol.config import load_config
@@ -56,6 +54,7 @@ def run_one(config: Path, overrides: list[str], split: str, progress: bool) -> d
     from wsol.engine.seed import seed_everything
     from wsol.engine.trainer import Trainer, make_loader
     from wsol.evaluation import evaluate_model
+    from wsol.localization.maps import EVAL_SIZE
     from wsol.models import build_model
 
     cfg = load_config(config, overrides)

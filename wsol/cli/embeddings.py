@@ -23,6 +23,7 @@ from wsol.fileio import atomic_write_json
 
 if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
     import numpy as np
+
     from wsol.viz import embeddings as emb
 
 
@@ -70,11 +71,12 @@ def _class_names(info) -> list[str]:
 
 
 def _tensorboard(args, grid, pngs: dict[str, bytes], query: emb.Embeddings, dataset, names, idx) -> None:
-    import numpy as np
-    from wsol.viz import embeddings as emb
     import cv2
+    import numpy as np
     import torch
     from torch.utils.tensorboard import SummaryWriter
+
+    from wsol.viz import embeddings as emb
 
     with SummaryWriter(str(args.tensorboard)) as writer:
         writer.add_image(f"embeddings_{args.split}/retrieval", grid, 0, dataformats="HWC")
@@ -92,6 +94,7 @@ def _plots(args: argparse.Namespace, query: emb.Embeddings, names: list[str],
            out: Path) -> tuple[dict[str, bytes], np.ndarray, list[float]]:
     """PCA (and t-SNE) scatter plots of at most ``--max-points`` query embeddings; (PNG bytes, indices, ratios)."""
     import numpy as np
+
     from wsol.viz import embeddings as emb
 
     idx = emb.subsample(len(query.labels), args.max_points, args.seed)

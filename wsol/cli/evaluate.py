@@ -56,9 +56,8 @@ def _loader(args: argparse.Namespace, split: str):
 
     from wsol.data import WSOLDataset, build_transform, load_split
     from wsol.data.records import collate_samples
-    from wsol.localization.maps import EVAL_SIZE
-
     from wsol.data.split import require_images
+    from wsol.localization.maps import EVAL_SIZE
 
     info = require_images(load_split(args.data, split, fmt=args.format), args.data)
     dataset = WSOLDataset(info, build_transform("eval", args.input_size, args.protocol, args.resize_size),

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ def _prefetch_plotting() -> threading.Thread:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: F401
+        import matplotlib.pyplot
 
     thread = threading.Thread(target=load, name="prefetch-matplotlib", daemon=True)
     thread.start()

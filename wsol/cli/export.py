@@ -193,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge_only:
         return _merge_only(args)
     check_args(args)
-    import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -235,7 +234,6 @@ def main(argv: list[str] | None = None) -> int:
              "segmentation": args.segmentation}
     if args.cam_method != "native":  # the maps' source is part of what is exported
         extra.update(cam_method=args.cam_method, cam_layer=list(args.cam_layer))
-    from wsol.export.shards import ExportExistsError
 
     try:
         stats = run_export(model, source, spec, opts, args.out, file_digest(args.checkpoint), args.overwrite,

@@ -6,8 +6,6 @@ metadata line they come from and make the exit code 1. Example: ``wsol inspect-d
 
 from __future__ import annotations
 
-import argparse
-
 from wsol.cli._common import DATA_FORMATS, new_parser
 from wsol.fileio import atomic_write_json
 

@@ -15,10 +15,9 @@ import shutil
 import time
 from pathlib import Path
 
-from wsol.cli._common import new_parser
-
 import wsol
 from wsol.cli import run
+from wsol.cli._common import new_parser
 
 CONFIG = Path(wsol.__file__).resolve().parent.parent / "configs" / "synthetic" / "acol.yaml"
 

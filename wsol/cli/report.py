@@ -57,8 +57,15 @@ def _evaluate_here(source: Any, threshold: float, args: argparse.Namespace) -> d
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from wsol.viz.per_image import (analyse_split, choose_threshold, default_evaluation, load_evaluation,
-                                    same_checkpoint, snap_threshold, write_thumbnails)
+    from wsol.viz.per_image import (
+        analyse_split,
+        choose_threshold,
+        default_evaluation,
+        load_evaluation,
+        same_checkpoint,
+        snap_threshold,
+        write_thumbnails,
+    )
     from wsol.viz.report import gallery_sample, write_report
     from wsol.viz.source import open_source
 
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             width, height = (int(v) for v in args.screenshot_size.lower().split("x"))
         except ValueError:
             raise SystemExit("wsol report: --screenshot-size must be WxH, e.g. 1280x1600; "
-                             f"got {args.screenshot_size!r}")
+                             f"got {args.screenshot_size!r}") from None
         try:
             print(f"wrote {screenshot(index, args.screenshot, width, height, palette=args.screenshot_palette)}")
         except (FileNotFoundError, RuntimeError) as err:

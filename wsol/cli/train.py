@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from wsol.cli._common import new_parser
-
 from tqdm import tqdm
+
+from wsol.cli._common import new_parser
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

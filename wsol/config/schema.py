@@ -6,7 +6,7 @@ YAML files override a handful of these (see ``configs/``); ``wsol.config.load_co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 
 @dataclass
@@ -29,7 +29,7 @@ class HaSConfig:
 class ADLConfig:
     drop_rate: float = 0.75
     drop_threshold: float = 0.8
-    positions: List[str] = field(default_factory=list)  # backbone stages followed by ADL; empty = last stage
+    positions: list[str] = field(default_factory=list)  # backbone stages followed by ADL; empty = last stage
 
 
 @dataclass
@@ -42,7 +42,7 @@ class GGAMConfig:
 class SPGConfig:
     # (foreground, background) seed thresholds of the three self-produced guidance losses, wsolevaluation's
     # spg_threshold_{1,2,3}{h,l}: B2 from the class map, B1 from σ(B2), C from the fused σ(B1), σ(B2)
-    thresholds: List[List[float]] = field(default_factory=lambda: [[0.7, 0.01], [0.5, 0.05], [0.7, 0.1]])
+    thresholds: list[list[float]] = field(default_factory=lambda: [[0.7, 0.01], [0.5, 0.05], [0.7, 0.1]])
     min_foreground: int = 30  # fewer foreground seed pixels → foreground = values > fallback · max instead
     fallback: float = 0.7
 
@@ -63,9 +63,9 @@ class ModelConfig:
     method: str = "acol"
     backbone: str = "tiny"
     pretrained: bool = False  # ImageNet weights (from the torch hub cache or weights_path); never downloaded
-    weights_path: Optional[str] = None
+    weights_path: str | None = None
     large_feature_map: bool = False
-    backbone_args: Dict[str, Any] = field(default_factory=dict)
+    backbone_args: dict[str, Any] = field(default_factory=dict)
     head_width: int = 1024  # ACoL head width
     cam_head_width: int = 0  # CAM/HaS/ADL/GGAM: 0 = plain 1×1 head; >0 adds conv3×3-width first
     cam_head_layers: int = 1  # number of those conv3×3 layers (wsolevaluation: VGG16 1, InceptionV3 2)
@@ -84,7 +84,7 @@ class DataConfig:
     format: str = "auto"  # auto | wsolevaluation | cub | coco
     train_split: str = "train"
     val_split: str = "val"
-    num_classes: Optional[int] = None  # if set, must match the dataset
+    num_classes: int | None = None  # if set, must match the dataset
     input_size: int = 224
     resize_size: int = 256
     protocol: str = "resize"  # resize | resize_crop (eval transform)
@@ -125,7 +125,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | fp32
-    channels_last: Optional[bool] = None  # None = on CUDA only
+    channels_last: bool | None = None  # None = on CUDA only
     deterministic: bool = False
     log_every: int = 20  # iterations between TensorBoard scalars
     eval_every: int = 1  # epochs between validations
@@ -133,8 +133,8 @@ class TrainConfig:
     best_metric: str = "val/top1_cls"
     best_mode: str = "max"  # max | min
     overlays: int = 8  # CAM overlays of a fixed val batch in TensorBoard (0 = off)
-    max_steps_per_epoch: Optional[int] = None  # cap for quick runs / benchmarks
-    threads: Optional[int] = None  # torch.set_num_threads on CPU
+    max_steps_per_epoch: int | None = None  # cap for quick runs / benchmarks
+    threads: int | None = None  # torch.set_num_threads on CPU
     cutmix: CutMixConfig = field(default_factory=CutMixConfig)  # any method; see wsol.engine.cutmix
 
 

@@ -7,9 +7,10 @@ dispatch live in :mod:`wsol.data.formats` (``load_split``), which imports the re
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -45,7 +45,7 @@ class SyntheticConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SyntheticConfig":
+    def from_dict(cls, data: dict) -> SyntheticConfig:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(data) - set(fields)
         if unknown:

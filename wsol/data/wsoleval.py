@@ -18,8 +18,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -74,7 +74,7 @@ def _max_label(root: Path) -> int:
     """Largest class index over every split's class_labels.txt (the class count when no names are given)."""
     best = -1
     for labels in sorted((root / "metadata").glob("*/class_labels.txt")):
-        for lineno, fields in iter_lines(labels):
+        for _, fields in iter_lines(labels):
             if len(fields) == 2 and fields[1].lstrip("-").isdigit():
                 best = max(best, int(fields[1]))
     return best

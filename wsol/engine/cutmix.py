@@ -16,8 +16,9 @@ Yun et al., "CutMix", ICCV 2019, https://arxiv.org/abs/1905.04899
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -9,8 +9,9 @@ the shipped file bit for bit on the same torch build and thread count.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F

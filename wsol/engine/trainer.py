@@ -9,8 +9,9 @@ repeats the uninterrupted run bit for bit (on the same device and thread count).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

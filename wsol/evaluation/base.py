@@ -8,8 +8,9 @@ Result keys say which threshold a figure uses: ``oracle/...`` = threshold chosen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 

@@ -18,7 +18,8 @@ https://arxiv.org/abs/2001.07437; wsolevaluation conventions):
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -24,9 +24,10 @@ microseconds and ``compute`` flushes the last batch.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def _split_of(metadata: Any, mask_root: str | os.PathLike | None, split: str) ->
     if isinstance(metadata, (str, os.PathLike)):
         folder = Path(metadata)
     else:
-        ids = metadata["image_ids"] if isinstance(metadata, dict) else getattr(metadata, "image_ids")
+        ids = metadata["image_ids"] if isinstance(metadata, dict) else metadata.image_ids
         folder = Path(ids).parent
     return read_wsoleval_folder(folder, folder, mask_root, name=split)
 

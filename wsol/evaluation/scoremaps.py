@@ -22,15 +22,16 @@ import functools
 import os
 import threading
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from wsol.data.errors import DatasetError
-from wsol.errors import UserInputError
 from wsol.data.split import SplitInfo
+from wsol.errors import UserInputError
 from wsol.evaluation.base import threshold_index
 from wsol.evaluation.box import BoxEvaluator
 from wsol.evaluation.mask import MaskEvaluator

@@ -1,7 +1,7 @@
 """Pseudo-label export: a checkpoint's class maps → COCO json (boxes + RLE masks), PNG masks, score maps.
 
 Batched, overlapped with the model, resumable in fixed shards and shardable across processes (torchrun);
-entry point ``wsol export`` (:mod:`wsol.cli.export`), benchmark ``wsol bench-export``.
+entry point ``wsol export`` (:mod:`wsol.cli.export`), benchmark ``tools/bench/export.py``.
 """
 
 from wsol.export.coco import coco_eval, dataset_json, results_json

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
 import cv2
+import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -56,7 +57,7 @@ def mask_polygons(mask: np.ndarray) -> list[list[float]]:
     ``r`` is ``2r + 1`` (top / left) or ``2r + 2`` (bottom / right), so ``p // 2`` is the pixel corner ``r`` or
     ``r + 1``; the polygon then encloses exactly the region's pixel centres (a lone pixel is its unit square).
     """
-    up = np.pad(np.kron(np.asarray(mask, np.uint8), np.ones((2, 2), np.uint8)), 1)
+    up: np.ndarray = np.pad(np.kron(np.asarray(mask, np.uint8), np.ones((2, 2), np.uint8)), 1)
     contours, _ = cv2.findContours(up, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     polygons = []
     for c in contours:
@@ -114,7 +115,7 @@ def coco_from_dict(data: dict[str, Any]) -> COCO:
 def gt_box_dataset(images: Sequence[dict[str, Any]], gt_boxes: Sequence[np.ndarray], labels: Sequence[int],
                    class_names: Sequence[str]) -> dict[str, Any]:
     """GT COCO dataset of boxes: ``gt_boxes[i]`` (N_i, 4) xyxy original pixels of ``images[i]``, class labels[i]."""
-    anns = []
+    anns: list[dict[str, Any]] = []
     for im, boxes, label in zip(images, gt_boxes, labels):
         for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4).tolist():
             w, h = max(x1 - x0, 0.0), max(y1 - y0, 0.0)
@@ -133,7 +134,7 @@ def _mask_annotation(ann_id: int, image_id: int, label: int, mask: np.ndarray, c
 def gt_mask_dataset(images: Sequence[dict[str, Any]], masks: Sequence[np.ndarray], labels: Sequence[int],
                     class_names: Sequence[str]) -> dict[str, Any]:
     """GT COCO dataset of masks: one annotation per image from its (H, W) 0/1/255 mask (1 = foreground)."""
-    anns = []
+    anns: list[dict[str, Any]] = []
     for im, mask, label in zip(images, masks, labels):
         fg = np.asarray(mask) == 1
         if fg.any():
@@ -147,7 +148,7 @@ def gt_instance_dataset(images: Sequence[dict[str, Any]],
     """GT COCO dataset of masks, one annotation per object; ``instances[i]`` = (bool masks, ignore or None).
     The ignore region becomes an ``iscrowd`` annotation: COCOeval neither rewards nor penalises detections on
     it."""
-    anns = []
+    anns: list[dict[str, Any]] = []
     for im, (masks, ignore), label in zip(images, instances, labels):
         for m in masks:
             if np.any(m):
@@ -172,12 +173,12 @@ def coco_eval(gt: dict[str, Any], results: Sequence[dict[str, Any]], iou_type: s
     """
     keys = ("AP", "AP50", "AP75", "AR1", "AR10", "AR100")
     if not results or not gt["annotations"]:
-        return {k: 0.0 for k in keys}
+        return dict.fromkeys(keys, 0.0)
     coco_gt = coco_from_dict(gt)
     img_ids = {im["id"] for im in gt["images"]}
     dets = [dict(r) for r in results if r["image_id"] in img_ids]
     if not dets:
-        return {k: 0.0 for k in keys}
+        return dict.fromkeys(keys, 0.0)
     if iou_type == "bbox":  # loadRes derives bbox results' areas from the box; keep masks out of it
         dets = [{k: v for k, v in d.items() if k != "segmentation"} for d in dets]
     with contextlib.redirect_stdout(io.StringIO()):

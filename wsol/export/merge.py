@@ -7,8 +7,18 @@ from typing import Any
 
 from wsol.export.coco import GT_BOX_FILE, GT_SEGM_FILE, dataset_json, results_json, with_segmentation_format
 from wsol.export.quality import GroundTruth, ground_truth_datasets, quality_report
-from wsol.export.shards import (BAD_FILE, DATASET_FILE, QUALITY_FILE, RESULTS_FILE, SETTINGS_FILE, read_json,
-                                load_shards, num_shards, number, write_bad_images)
+from wsol.export.shards import (
+    BAD_FILE,
+    DATASET_FILE,
+    QUALITY_FILE,
+    RESULTS_FILE,
+    SETTINGS_FILE,
+    load_shards,
+    num_shards,
+    number,
+    read_json,
+    write_bad_images,
+)
 from wsol.fileio import atomic_write_json
 
 

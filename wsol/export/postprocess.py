@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from wsol.export.writers import (class_mask_dtype, encode_rle, ignore_value, write_png_mask, write_scoremap)
+from wsol.export.writers import class_mask_dtype, encode_rle, ignore_value, write_png_mask, write_scoremap
 from wsol.localization import regions_at_threshold
 
 BOX_MODES = ("all", "largest")
@@ -69,13 +69,15 @@ def find_regions(norm_map: np.ndarray, threshold: float) -> tuple[np.ndarray, np
 def nearest_indices(src: int, dst: int) -> np.ndarray:
     """Source index of each of ``dst`` output pixels for a nearest resize sampling at pixel centres."""
     idx = np.floor((np.arange(dst) + 0.5) * (src / dst)).astype(np.int64)
-    return np.clip(idx, 0, src - 1)
+    clipped: np.ndarray = np.clip(idx, 0, src - 1)
+    return clipped
 
 
 def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Nearest-neighbour resize of an integer label map to ``size`` = (width, height)."""
     w, h = size
-    return labels[nearest_indices(labels.shape[0], h)][:, nearest_indices(labels.shape[1], w)]
+    resized: np.ndarray = labels[nearest_indices(labels.shape[0], h)][:, nearest_indices(labels.shape[1], w)]
+    return resized
 
 
 def _keep(areas: np.ndarray, mode: str) -> np.ndarray:

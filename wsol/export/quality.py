@@ -15,12 +15,14 @@ IoU is on continuous boxes in original pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from wsol.export.coco import coco_eval, gt_box_dataset, gt_instance_dataset, gt_mask_dataset
+from wsol.export.shards import Record
 from wsol.localization.boxes import box_iou
 
 LOC_IOU = 0.5
@@ -38,7 +40,7 @@ class GroundTruth:
     load_instances: Callable[[str], tuple[list[np.ndarray], np.ndarray | None] | None] | None = None
 
     @classmethod
-    def from_split(cls, split: Any) -> "GroundTruth":
+    def from_split(cls, split: Any) -> GroundTruth:
         """From a ``wsol.data.SplitInfo``: every record's label and boxes; masks when the split has them."""
         index = {rec.image_id: i for i, rec in enumerate(split.records)}
         labels = {rec.image_id: int(rec.label) for rec in split.records}
@@ -48,9 +50,10 @@ class GroundTruth:
         return cls(labels, boxes, loader, load_instances=instances)
 
 
-def localization_scores(images: Sequence[dict], annotations: Sequence[dict], gt: GroundTruth) -> dict[str, float]:
+def localization_scores(images: Sequence[Record], annotations: Sequence[Record], gt: GroundTruth
+                        ) -> dict[str, float]:
     """``top1_cls``, ``gt_known_loc``, ``top1_loc`` (in %) over the exported images that have GT boxes."""
-    by_image: dict[int, list[dict]] = {}
+    by_image: dict[int, list[Record]] = {}
     for a in annotations:
         by_image.setdefault(a["image_id"], []).append(a)
     n = cls_ok = known_ok = top1_ok = 0
@@ -75,7 +78,7 @@ def localization_scores(images: Sequence[dict], annotations: Sequence[dict], gt:
             "top1_loc": round(top1_ok * scale, 4), "iou": LOC_IOU}
 
 
-def ground_truth_datasets(images: Sequence[dict], class_names: Sequence[str], gt: GroundTruth
+def ground_truth_datasets(images: Sequence[Record], class_names: Sequence[str], gt: GroundTruth
                           ) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
     """(box GT, mask GT or None, ``"instances"`` / ``"union"`` / None): the COCO ground truth of the exported
     images. Masks are per object when every masked image's format keeps objects apart, else one union per
@@ -90,18 +93,18 @@ def ground_truth_datasets(images: Sequence[dict], class_names: Sequence[str], gt
     if gt.load_mask is None:
         return box_gt, None, None
     if gt.load_instances is not None:
-        inst = [(i, gt.load_instances(coco_images[i]["file_name"])) for i in keep]
-        inst = [(i, v) for i, v in inst if v is not None]
+        load_instances = gt.load_instances
+        inst = [(i, v) for i in keep if (v := load_instances(coco_images[i]["file_name"])) is not None]
         if inst:
             return box_gt, gt_instance_dataset([coco_images[i] for i, _ in inst], [v for _, v in inst],
                                                [labels[i] for i, _ in inst], class_names), "instances"
-    masks = [(i, gt.load_mask(coco_images[i]["file_name"])) for i in keep]
-    masks = [(i, m) for i, m in masks if m is not None]
+    load_mask = gt.load_mask
+    masks = [(i, m) for i in keep if (m := load_mask(coco_images[i]["file_name"])) is not None]
     return box_gt, gt_mask_dataset([coco_images[i] for i, _ in masks], [m for _, m in masks],
                                    [labels[i] for i, _ in masks], class_names), "union"
 
 
-def quality_report(images: Sequence[dict], annotations: Sequence[dict], results: Sequence[dict],
+def quality_report(images: Sequence[Record], annotations: Sequence[Record], results: Sequence[Record],
                    class_names: Sequence[str], gt: GroundTruth,
                    datasets: tuple[dict[str, Any], dict[str, Any] | None, str | None] | None = None) -> dict[str, Any]:
     """COCOeval bbox (and segm when masks exist) + the localization scores; ``images`` carry ``classes``.

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -22,10 +23,16 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from wsol.export.postprocess import PostprocessSettings, process_image
-from wsol.export.shards import num_shards, rank_shards, shard_done, shard_range, write_shard
+from wsol.export.shards import Record, num_shards, rank_shards, shard_done, shard_range, write_shard
 from wsol.export.source import ExportSource, SafeItems, as_numpy, collate_safe
 from wsol.export.writers import flush_to_disk
 from wsol.localization.maps import normalize_maps, upsample_maps
+
+
+class _Localizer(Protocol):
+    """What the export needs of a model: ``localize`` giving ``.logits`` (B, C), ``.classes`` (B, K), ``.maps``."""
+
+    def localize(self, images: torch.Tensor, classes: torch.Tensor | None = None, topk: int = 1) -> Any: ...
 
 PROB_DECIMALS = 6
 # On CPU the model always sees at least this many images: oneDNN's convolution and matrix-product kernels for
@@ -84,7 +91,7 @@ def dense_maps(maps: torch.Tensor) -> torch.Tensor:
 
 def _post_batch(out_dir: Path, post: PostprocessSettings, maps: torch.Tensor, dense: bool, classes: np.ndarray,
                 probs: np.ndarray, preds: np.ndarray,
-                meta: list[tuple[int, str, tuple[int, int], int]]) -> list[tuple[dict, list]]:
+                meta: list[tuple[int, str, tuple[int, int], int]]) -> list[tuple[Record, list[Record]]]:
     """Worker-thread body: one batch's images → [(image entry, annotations)]."""
     norm = (maps if dense else dense_maps(maps)).numpy()
     out = []
@@ -106,11 +113,11 @@ class _ShardCommitter:
                  on_shard_done: Callable[[int], None] | None) -> None:
         self.out_dir, self.fingerprint, self.on_shard_done = out_dir, fingerprint, on_shard_done
         self.left = {s: owners.count(s) for s in dict.fromkeys(owners)}
-        self.parts: dict[int, tuple[list, list, list]] = {s: ([], [], []) for s in self.left}
-        self.pending: deque[tuple[int, Future | None, list]] = deque()
+        self.parts: dict[int, tuple[list[Record], list[Record], list[Record]]] = {s: ([], [], []) for s in self.left}
+        self.pending: deque[tuple[int, Future[list[tuple[Record, list[Record]]]] | None, list[Record]]] = deque()
         self.counts = {"images": 0, "bad_images": 0, "annotations": 0}
 
-    def add(self, shard: int, future: Future | None, bad: list[dict]) -> None:
+    def add(self, shard: int, future: Future[list[tuple[Record, list[Record]]]] | None, bad: list[Record]) -> None:
         self.pending.append((shard, future, bad))
 
     def drain(self, block: bool) -> None:
@@ -126,7 +133,7 @@ class _ShardCommitter:
             if self.left[shard] == 0:
                 self._commit(shard, images, anns, bads)
 
-    def _commit(self, shard: int, images: list, anns: list, bad: list) -> None:
+    def _commit(self, shard: int, images: list[Record], anns: list[Record], bad: list[Record]) -> None:
         flush_to_disk()
         write_shard(self.out_dir, shard, self.fingerprint, images, anns, bad)
         self.counts["images"] += len(images)
@@ -137,11 +144,13 @@ class _ShardCommitter:
             self.on_shard_done(shard)
 
 
-def _plan(source: ExportSource, spec: ExportSpec, opts: RunOptions, out_dir: Path, fingerprint: str):
+def _plan(source: ExportSource, spec: ExportSpec, opts: RunOptions, out_dir: Path, fingerprint: str
+          ) -> tuple[int, list[int], list[int], list[list[int]], list[int]]:
     total = num_shards(len(source.image_ids), spec.shard_size)
     mine = rank_shards(total, opts.rank, opts.world_size)
     todo = [s for s in mine if not shard_done(out_dir, s, fingerprint)]
-    batches, owners = [], []
+    batches: list[list[int]] = []
+    owners: list[int] = []
     for s in todo:
         idx = list(shard_range(s, len(source.image_ids), spec.shard_size))
         for start in range(0, len(idx), opts.batch_size):
@@ -205,7 +214,7 @@ def _infer(model: torch.nn.Module, batch: dict[str, Any], spec: ExportSpec, devi
     if pad > 0:  # copies of the last image, dropped below: only the kernel choice changes
         images = torch.cat([images, images[-1:].expand(pad, *images.shape[1:])])
         classes = None if classes is None else torch.cat([classes, classes[-1:].expand(pad, -1)])
-    loc = model.localize(images, classes=classes, topk=spec.topk)
+    loc = cast(_Localizer, model).localize(images, classes=classes, topk=spec.topk)
     logits, chosen = loc.logits[:n], loc.classes[:n]
     probs = torch.softmax(logits.float(), dim=1).gather(1, chosen.to(device))
     maps = dense_maps(loc.maps[:n]) if dense_on_device else loc.maps[:n].float()

@@ -23,8 +23,9 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from wsol.config.load import changed_keys
 from wsol.fileio import atomic_write_json, atomic_write_text
@@ -36,6 +37,7 @@ DATASET_FILE = "dataset.json"
 BAD_FILE = "bad_images.jsonl"
 LOCK_PREFIX = ".lock.rank"
 QUALITY_FILE = "quality.json"
+Record = dict[str, Any]  # one JSON object of a shard: an image entry, an annotation, a skipped image
 MANAGED = (SETTINGS_FILE, SHARD_DIR, "masks", "scoremaps", RESULTS_FILE, DATASET_FILE, BAD_FILE, QUALITY_FILE)
 
 
@@ -83,7 +85,7 @@ class ExportLockedError(ExportExistsError):
 
 
 @contextlib.contextmanager
-def export_lock(out_dir: str | os.PathLike, rank: int) -> Iterator[Path]:
+def export_lock(out_dir: str | os.PathLike[str], rank: int) -> Iterator[Path]:
     """Hold ``<out>/.lock.rank<rank>`` (an advisory ``flock``, freed by the kernel when the process ends, even
     on kill -9) for the whole export, so that two runs into one folder do not both do the full work.
 
@@ -120,7 +122,7 @@ def export_lock(out_dir: str | os.PathLike, rank: int) -> Iterator[Path]:
         os.close(fd)
 
 
-def prepare_output(out_dir: str | os.PathLike, settings: dict[str, Any], overwrite: bool,
+def prepare_output(out_dir: str | os.PathLike[str], settings: dict[str, Any], overwrite: bool,
                    clean_temp: bool = True) -> bool:
     """Make ``out_dir`` ready; returns True when it resumes an unfinished export with the same settings.
 
@@ -184,13 +186,13 @@ def shard_done(out_dir: Path, shard: int, fingerprint: str) -> bool:
     if not path.is_file():
         return False
     try:
-        return read_json(path).get("fingerprint") == fingerprint
+        return bool(read_json(path).get("fingerprint") == fingerprint)
     except (ValueError, OSError):
         return False
 
 
-def write_shard(out_dir: Path, shard: int, fingerprint: str, images: list[dict], annotations: list[dict],
-                bad: list[dict]) -> Path:
+def write_shard(out_dir: Path, shard: int, fingerprint: str, images: list[Record], annotations: list[Record],
+                bad: list[Record]) -> Path:
     """Commit one shard: its per-image files are already written, so this file marks the shard finished."""
     path = shard_path(out_dir, shard)
     atomic_write_json(path, {"fingerprint": fingerprint, "shard": shard, "images": images,
@@ -198,16 +200,16 @@ def write_shard(out_dir: Path, shard: int, fingerprint: str, images: list[dict],
     return path
 
 
-def load_shards(out_dir: Path, total: int, fingerprint: str) -> tuple[list[dict], list[dict], list[dict]]:
+def load_shards(out_dir: Path, total: int, fingerprint: str) -> tuple[list[Record], list[Record], list[Record]]:
     """All shards' (images, annotations, bad images) in index order; raises naming any missing shard."""
     missing = [s for s in range(total) if not shard_done(out_dir, s, fingerprint)]
     if missing:
         head = ", ".join(shard_path(out_dir, s).name for s in missing[:5])
         raise FileNotFoundError(f"{out_dir}: {len(missing)} of {total} shards are not finished ({head}"
                                 f"{', ...' if len(missing) > 5 else ''}); run the export again to complete them")
-    images: list[dict] = []
-    anns: list[dict] = []
-    bad: list[dict] = []
+    images: list[Record] = []
+    anns: list[Record] = []
+    bad: list[Record] = []
     for s in range(total):
         data = read_json(shard_path(out_dir, s))
         images += data["images"]
@@ -219,7 +221,7 @@ def load_shards(out_dir: Path, total: int, fingerprint: str) -> tuple[list[dict]
     return images, anns, bad
 
 
-def number(images: Sequence[dict], annotations: Iterable[dict]) -> tuple[list[dict], list[dict]]:
+def number(images: Sequence[Record], annotations: Iterable[Record]) -> tuple[list[Record], list[Record]]:
     """COCO ids: image id = sorted index + 1, annotation ids 1.. in merge order."""
     coco_images = [{"id": im["index"] + 1, "file_name": im["image_id"], "width": im["width"],
                     "height": im["height"]} for im in images]
@@ -230,7 +232,7 @@ def number(images: Sequence[dict], annotations: Iterable[dict]) -> tuple[list[di
     return coco_images, coco_anns
 
 
-def write_bad_images(out_dir: Path, bad: Sequence[dict]) -> None:
+def write_bad_images(out_dir: Path, bad: Sequence[Record]) -> None:
     """``bad_images.jsonl``: one JSON object ``{"image_id", "reason"}`` per skipped image (an empty file when
     none); JSON lines keep any file name (a newline or a tab in it) on its own line."""
     lines = [json.dumps({"image_id": b["image_id"], "reason": " ".join(str(b["reason"]).split())}) + "\n"

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ class ExportSource:
     ``dataset`` or None for an image already known to be unreadable (reason in ``known_bad``)."""
 
     image_ids: list[str]
-    dataset: Dataset
+    dataset: Dataset[dict[str, Any]]
     dataset_index: list[int | None]
     class_names: list[str]
     description: dict[str, Any]
@@ -58,7 +59,8 @@ class ExportSource:
                                  f"expected distinct image paths")
 
 
-def split_source(split: Any, transform: Callable[..., dict], dataset_factory: Callable[..., Dataset]) -> ExportSource:
+def split_source(split: Any, transform: Callable[..., dict[str, Any]],
+                 dataset_factory: Callable[..., Dataset[dict[str, Any]]]) -> ExportSource:
     """A ``wsol.data.SplitInfo`` as a source, sorted by image id; labels and ground truth from the records."""
     order = sorted(range(len(split.records)), key=lambda i: split.records[i].image_id)
     ids = [split.records[i].image_id for i in order]
@@ -74,7 +76,7 @@ def split_source(split: Any, transform: Callable[..., dict], dataset_factory: Ca
 
 def folder_source(dataset: Any, class_names: list[str]) -> ExportSource:
     """A ``wsol.data.ImageFolderDataset`` as a source; its header-unreadable files become bad entries."""
-    known_bad = {rel: reason for rel, reason in getattr(dataset, "bad_images", [])}
+    known_bad = dict(getattr(dataset, "bad_images", []))
     where = {image_id: i for i, image_id in enumerate(dataset.image_ids)}
     ids = sorted(set(where) | set(known_bad))
     return ExportSource(image_ids=ids, dataset=dataset, dataset_index=[where.get(i) for i in ids],
@@ -82,7 +84,7 @@ def folder_source(dataset: Any, class_names: list[str]) -> ExportSource:
                         description={"kind": "folder", "root": str(Path(dataset.root).resolve())})
 
 
-class SafeItems(Dataset):
+class SafeItems(Dataset[dict[str, Any]]):
     """Items by sorted index; an image that cannot be loaded becomes ``{"bad": reason}`` instead of raising."""
 
     def __init__(self, source: ExportSource) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -34,7 +35,7 @@ MAX_UINT8_CLASSES = 254
 MAX_UINT16_CLASSES = 65534
 
 
-def encode_rle(mask: np.ndarray) -> dict:
+def encode_rle(mask: np.ndarray) -> dict[str, Any]:
     """(H, W) boolean/0-1 mask → COCO compressed RLE with ``counts`` as str (JSON-ready)."""
     mask = np.asarray(mask)
     if mask.ndim != 2:
@@ -43,11 +44,12 @@ def encode_rle(mask: np.ndarray) -> dict:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
-def decode_rle(rle: dict) -> np.ndarray:
+def decode_rle(rle: dict[str, Any]) -> np.ndarray:
     """Inverse of :func:`encode_rle`: (H, W) uint8 0/1 mask (``counts`` may be str or bytes)."""
     counts = rle["counts"]
     compressed = {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    return mask_utils.decode(compressed)
+    mask: np.ndarray = mask_utils.decode(compressed)
+    return mask
 
 
 def class_mask_dtype(num_classes: int) -> np.dtype:
@@ -76,7 +78,7 @@ def encode_png(class_mask: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def read_png_mask(path: str | os.PathLike) -> np.ndarray:
+def read_png_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a class-id PNG mask back with its bit depth (uint8 or uint16) unchanged."""
     data = np.fromfile(Path(path), dtype=np.uint8)
     mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
@@ -101,17 +103,17 @@ def flush_to_disk() -> None:
         os.sync()
 
 
-def mask_path(out_dir: str | os.PathLike, image_id: str) -> Path:
+def mask_path(out_dir: str | os.PathLike[str], image_id: str) -> Path:
     """``<out>/masks/<image_id>.png``; raises ValueError when the id would escape the output folder."""
     return safe_join(Path(out_dir) / MASK_DIR, f"{image_id}.png")
 
 
-def scoremap_path(out_dir: str | os.PathLike, image_id: str) -> Path:
+def scoremap_path(out_dir: str | os.PathLike[str], image_id: str) -> Path:
     """``<out>/scoremaps/<image_id>.npy`` (wsolevaluation layout); refuses ids that escape the folder."""
     return safe_join(Path(out_dir) / SCOREMAP_DIR, f"{image_id}.npy")
 
 
-def write_png_mask(out_dir: str | os.PathLike, image_id: str, class_mask: np.ndarray) -> Path:
+def write_png_mask(out_dir: str | os.PathLike[str], image_id: str, class_mask: np.ndarray) -> Path:
     path = mask_path(out_dir, image_id)
     replace_write(path, encode_png(class_mask))
     return path
@@ -124,7 +126,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_scoremap(out_dir: str | os.PathLike, image_id: str, scoremap: np.ndarray) -> Path:
+def write_scoremap(out_dir: str | os.PathLike[str], image_id: str, scoremap: np.ndarray) -> Path:
     """Save one (H, W) normalised map as float32 ``.npy`` under the image id."""
     if scoremap.ndim != 2:
         raise ValueError(f"score map of {image_id!r} must be (H, W), got {scoremap.shape}")

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from wsol.localization._tables import DC, DE, NRUNS, RUNS
 from wsol.localization._common import cover_ratio, iou_inclusive
+from wsol.localization._tables import DC, DE, NRUNS, RUNS
 
 H16 = np.uint64(0x8000800080008000)
 L16 = np.uint64(0xFFFF)

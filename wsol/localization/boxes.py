@@ -54,16 +54,19 @@ def rescale_gt_boxes(boxes: np.ndarray, image_size: tuple[int, int], protocol: s
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     if protocol == "resize":
         # same operation order as wsolevaluation (x * new_w / w) so truncation agrees bit for bit
-        return (b * float(eval_size) / np.array([width, height, width, height])).astype(np.int64)
+        resized: np.ndarray = (b * float(eval_size) / np.array([width, height, width, height])).astype(np.int64)
+        return resized
     if protocol == "resize_crop":
         scale = np.array([resize_size / width, resize_size / height] * 2)
         offset = (resize_size - eval_size) / 2.0
         out = np.clip(b * scale - offset, 0, eval_size - 1)
-        return out.astype(np.int64)
+        cropped: np.ndarray = out.astype(np.int64)
+        return cropped
     raise ValueError(f"unknown evaluation protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
 
 
-def contour_box_from_extent(x_min: int, y_min: int, x_max: int, y_max: int, width: int, height: int):
+def contour_box_from_extent(x_min: int, y_min: int, x_max: int, y_max: int, width: int, height: int
+                            ) -> tuple[int, int, int, int]:
     """wsolevaluation's box of a contour: ``(x, y, x + w, y + h)`` of cv2.boundingRect, clipped to the map.
 
     This is one pixel wider than the inclusive extent, except where it is clipped at the right/bottom edge.

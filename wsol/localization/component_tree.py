@@ -12,8 +12,9 @@ results stay identical.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -99,11 +100,16 @@ def _best_iou(boxes: np.ndarray, gts: np.ndarray, n_gts: np.ndarray) -> np.ndarr
     iw = np.minimum(b[..., 2], gts[..., 2]) - np.maximum(b[..., 0], gts[..., 0]) + 1
     ih = np.minimum(b[..., 3], gts[..., 3]) - np.maximum(b[..., 1], gts[..., 1]) + 1
     inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area = lambda x: (x[..., 2] - x[..., 0] + 1) * (x[..., 3] - x[..., 1] + 1)  # noqa: E731
+
+    def area(x: np.ndarray) -> np.ndarray:
+        pixels: np.ndarray = (x[..., 2] - x[..., 0] + 1) * (x[..., 3] - x[..., 1] + 1)
+        return pixels
+
     union = area(b) + area(gts) - inter
     iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
     iou[np.arange(gts.shape[1])[None, :] >= n_gts[:, None]] = 0.0
-    return iou.max(axis=1)
+    best: np.ndarray = iou.max(axis=1)
+    return best
 
 
 def _resolve_undecided(qs: np.ndarray, levels: np.ndarray, undecided: np.ndarray, boxes: np.ndarray) -> int:
@@ -144,4 +150,5 @@ def warm_up() -> None:
 def boxes_at_thresholds(q: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """v1 boxes (T, 4) of one quantised map (H, W) at every threshold (wsolevaluation's box convention)."""
     dummy = [np.zeros((1, 4), np.int64)]
-    return threshold_ious(q[None], thresholds, dummy, multi_contour=False, num_threads=1).boxes_v1[0]
+    boxes: np.ndarray = threshold_ious(q[None], thresholds, dummy, multi_contour=False, num_threads=1).boxes_v1[0]
+    return boxes

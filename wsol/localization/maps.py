@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numba
 import numpy as np
@@ -20,6 +21,8 @@ if TYPE_CHECKING:  # torch is imported only by the functions given tensors: scor
     import torch
 
 EVAL_SIZE = 224
+# a batch of maps keeps its type through resizing and normalisation: tensor in, tensor out; array in, array out
+Maps = TypeVar("Maps", "torch.Tensor", np.ndarray)
 
 
 def threshold_list(interval: float) -> np.ndarray:
@@ -29,8 +32,7 @@ def threshold_list(interval: float) -> np.ndarray:
     return np.arange(0, 1, interval)
 
 
-def upsample_maps(maps: torch.Tensor | np.ndarray,
-                  size: tuple[int, int] = (EVAL_SIZE, EVAL_SIZE)) -> torch.Tensor | np.ndarray:
+def upsample_maps(maps: Maps, size: tuple[int, int] = (EVAL_SIZE, EVAL_SIZE)) -> Maps:
     """Bicubic resizing of (B, h, w) maps to (B, H, W) on the maps' device, as cv2.INTER_CUBIC (see
     :func:`bicubic_matrix`); ``size`` is (H, W). float64 maps stay float64, anything else becomes float32.
     A numpy array gives a numpy array (no torch involved).
@@ -43,20 +45,22 @@ def upsample_maps(maps: torch.Tensor | np.ndarray,
     if maps.ndim != 3:
         raise ValueError(f"expected maps of shape (B, h, w), got {tuple(maps.shape)}")
     if isinstance(maps, np.ndarray):
-        maps = maps if maps.dtype == np.float64 else maps.astype(np.float32)
-        if tuple(maps.shape[-2:]) == tuple(size):
-            return maps.copy()
-        rows = bicubic_matrix(maps.shape[1], int(size[0])).astype(maps.dtype)
-        cols = bicubic_matrix(maps.shape[2], int(size[1])).astype(maps.dtype)
-        return np.matmul(np.matmul(rows, maps), cols.T)
+        arr: np.ndarray = maps if maps.dtype == np.float64 else maps.astype(np.float32)
+        if tuple(arr.shape[-2:]) == tuple(size):
+            same: np.ndarray = arr.copy()
+            return same
+        rows = bicubic_matrix(arr.shape[1], int(size[0])).astype(arr.dtype)
+        cols = bicubic_matrix(arr.shape[2], int(size[1])).astype(arr.dtype)
+        resized: np.ndarray = np.matmul(np.matmul(rows, arr), cols.T)
+        return resized
     import torch
 
-    maps = maps if maps.dtype == torch.float64 else maps.float()
-    if tuple(maps.shape[-2:]) == tuple(size):
-        return maps.clone()
-    rows = torch.tensor(bicubic_matrix(maps.shape[1], int(size[0])), dtype=maps.dtype, device=maps.device)
-    cols = torch.tensor(bicubic_matrix(maps.shape[2], int(size[1])), dtype=maps.dtype, device=maps.device)
-    return torch.matmul(torch.matmul(rows, maps), cols.T)
+    t = maps if maps.dtype == torch.float64 else maps.float()
+    if tuple(t.shape[-2:]) == tuple(size):
+        return t.clone()
+    rows_t = torch.tensor(bicubic_matrix(t.shape[1], int(size[0])), dtype=t.dtype, device=t.device)
+    cols_t = torch.tensor(bicubic_matrix(t.shape[2], int(size[1])), dtype=t.dtype, device=t.device)
+    return torch.matmul(torch.matmul(rows_t, t), cols_t.T)
 
 
 @functools.lru_cache(maxsize=32)
@@ -100,7 +104,7 @@ def check_finite(maps: torch.Tensor | np.ndarray, names: Sequence[str] | None = 
         raise ValueError(f"score map of image {_describe(names, int(idx[0]))} contains NaN or inf values")
 
 
-def normalize_maps(maps: torch.Tensor | np.ndarray, names: Sequence[str] | None = None):
+def normalize_maps(maps: Maps, names: Sequence[str] | None = None) -> Maps:
     """Min-max normalise every map of a (B, H, W) batch to [0, 1]: ``(m - min) / max(m - min)``.
 
     Returns a new array/tensor of the same type (the input is never modified). A constant map has no
@@ -114,19 +118,19 @@ def normalize_maps(maps: torch.Tensor | np.ndarray, names: Sequence[str] | None 
         if not (np.isfinite(low).all() and np.isfinite(high).all()):
             check_finite(maps, names)
         peak = high - low  # == max(m - min): rounding of m - min is monotone in m
-        out = flat - low
+        out: np.ndarray = flat - low
         out /= np.where(peak > 0, peak, 1)  # a constant map is all zeros already
         return out.reshape(maps.shape)
     import torch
 
-    flat = maps.reshape(len(maps), -1)
-    low, high = torch.aminmax(flat, dim=1, keepdim=True)
-    if not bool(torch.isfinite(low).all() & torch.isfinite(high).all()):
+    flat_t = maps.reshape(len(maps), -1)
+    low_t, high_t = torch.aminmax(flat_t, dim=1, keepdim=True)
+    if not bool(torch.isfinite(low_t).all() & torch.isfinite(high_t).all()):
         check_finite(maps, names)
-    peak = high - low
-    out = flat - low
-    out /= torch.where(peak > 0, peak, torch.ones_like(peak))
-    return out.reshape(maps.shape)
+    peak_t = high_t - low_t
+    out_t = flat_t - low_t
+    out_t /= torch.where(peak_t > 0, peak_t, torch.ones_like(peak_t))
+    return out_t.reshape(maps.shape)
 
 
 def quantize_maps(norm_maps: torch.Tensor | np.ndarray, parallel: bool = True) -> np.ndarray:
@@ -164,7 +168,7 @@ def prepare_eval_maps(maps: torch.Tensor, names: Sequence[str] | None = None) ->
 
 
 @numba.njit(cache=True, nogil=True)
-def _quantize(src, dst):
+def _quantize(src: np.ndarray, dst: np.ndarray) -> None:
     """``dst = uint8(src * 255)`` in one pass (numpy's version makes a float temporary of the whole batch)."""
     for i in range(src.size):
         dst[i] = np.uint8(src[i] * src.dtype.type(255))

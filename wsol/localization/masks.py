@@ -32,7 +32,8 @@ def regions_at_threshold(norm_map: np.ndarray, threshold: float) -> tuple[np.nda
 
     Returns ``labels`` (H, W) int32 (0 = background, k = region k), ``boxes`` (K, 4) int64 inclusive pixel
     ``x0, y0, x1, y1`` (region k at row k - 1) and ``areas`` (K,) pixel counts. Inclusive boxes are one pixel
-    narrower than wsolevaluation's contour boxes (``x + w``); see :func:`wsol.localization.boxes.contour_box_from_extent`.
+    narrower than wsolevaluation's contour boxes (``x + w``); see
+    :func:`wsol.localization.boxes.contour_box_from_extent`.
     """
     fg = _foreground(norm_map, threshold).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8, ltype=cv2.CV_32S)

@@ -1,6 +1,6 @@
 """The faithful slow reference: one cv2.findContours call per threshold, exactly as wsolevaluation does it.
 
-Kept for tests and the benchmark only (``wsol bench-localization``); evaluation uses the component-tree path in
+Kept for tests and the benchmarks only (``tools/bench/localization.py``); evaluation uses the component-tree path in
 :mod:`wsol.localization.component_tree`, which must give the same figures. Steps per threshold ``tau``
 (Choe et al., CVPR 2020, https://arxiv.org/abs/2001.07437, ``evaluation.py``): binary image
 ``uint8(map * 255) > int(tau * max)``; contours with ``RETR_TREE`` / ``CHAIN_APPROX_SIMPLE`` (holes included);
@@ -46,7 +46,7 @@ def reference_best_iou(norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: n
 
 
 def wsolevaluation_boxes(q: np.ndarray, thresholds: np.ndarray, multi_contour: bool,
-                         as_written: bool = False) -> tuple[list, list[int]]:
+                         as_written: bool = False) -> tuple[list[np.ndarray | list[list[int]]], list[int]]:
     """wsolevaluation's ``compute_bboxes_from_scoremaps`` step for step on a quantised map ``q`` (H, W) uint8:
     per threshold, cv2.threshold + findContours, then contourArea (v1: the largest contour only) and
     boundingRect. Returns the boxes and the number of boxes per threshold.
@@ -58,7 +58,8 @@ def wsolevaluation_boxes(q: np.ndarray, thresholds: np.ndarray, multi_contour: b
     height, width = q.shape
     image = q[:, :, None] if as_written else q
     q_max = int(q.max())
-    boxes, counts = [], []
+    boxes: list[np.ndarray | list[list[int]]] = []
+    counts: list[int] = []
     for t in thresholds:
         level = int(t * np.max(image)) if as_written else int(t * q_max)
         _, binary = cv2.threshold(image, level, 255, cv2.THRESH_BINARY)
@@ -134,3 +135,36 @@ def reference_threshold_ious(norm_map: np.ndarray, thresholds: np.ndarray,
         v1[j] = ious[largest]
         v2[j] = ious.max()
     return v1, v2
+
+
+def synthetic_cams(num: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Normalised (num, 224, 224) float64 maps from random 14x14 / 28x28 ReLU blobs, and one GT box each.
+
+    float64 like wsolevaluation's score maps (its ``t2n`` casts the CAMs to ``np.float`` before the cv2 resize).
+    The input of the localization benchmarks and of the tests that compare them with wsolevaluation."""
+    import torch  # only here: the references themselves need cv2 and numpy alone
+
+    from wsol.localization.maps import EVAL_SIZE, normalize_maps, upsample_maps
+
+    rng = np.random.default_rng(seed)
+    maps = np.empty((num, EVAL_SIZE, EVAL_SIZE))
+    gts = []
+    for i in range(num):
+        r = int(rng.choice([14, 28]))
+        yy, xx = np.mgrid[:r, :r]
+        feat = rng.normal(0, 0.1, (r, r))
+        blobs = []
+        for _ in range(int(rng.integers(1, 4))):
+            cy, cx = rng.uniform(0.15 * r, 0.85 * r, 2)
+            s = rng.uniform(0.06, 0.2) * r
+            weight = rng.uniform(0.4, 1.0)
+            blobs.append((weight, cy, cx, s))
+            feat += weight * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
+        up = upsample_maps(torch.from_numpy(np.maximum(feat, 0))[None].float())
+        maps[i] = normalize_maps(up.double().numpy())[0]
+        _, cy, cx, s = max(blobs)  # GT box: about +-2 sigma around the strongest blob, jittered
+        scale = EVAL_SIZE / r
+        half = 2 * s * scale * rng.uniform(0.8, 1.25, 2)
+        box = np.array([cx * scale - half[0], cy * scale - half[1], cx * scale + half[0], cy * scale + half[1]])
+        gts.append(np.clip(box, 0, EVAL_SIZE - 1).astype(np.int64)[None])
+    return maps, gts

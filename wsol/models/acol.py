@@ -16,8 +16,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wsol.models.backbones import Backbone
-from wsol.models.base import (Localization, WSOLModel, WSOLOutput, _eval_no_grad, gather_maps, normalize_per_map,
-                              resolve_classes)
+from wsol.models.base import (
+    Localization,
+    WSOLModel,
+    WSOLOutput,
+    _eval_no_grad,
+    gather_maps,
+    normalize_per_map,
+    resolve_classes,
+)
 from wsol.models.heads import ACoLHead, gap_logits
 from wsol.models.registry import METHODS
 

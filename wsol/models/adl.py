@@ -9,7 +9,8 @@ https://arxiv.org/abs/1908.10028
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn

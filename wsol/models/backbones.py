@@ -14,8 +14,9 @@ chosen stages (ADL). ImageNet weights never trigger a download: they are read fr
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +31,7 @@ BACKBONES: Registry = Registry("backbone")
 class Backbone(nn.Module):
     """Sequential named stages; ``out_channels`` and ``stride`` describe the final feature map."""
 
-    def __init__(self, stages: "OrderedDict[str, nn.Module]", out_channels: int, stride: int) -> None:
+    def __init__(self, stages: OrderedDict[str, nn.Module], out_channels: int, stride: int) -> None:
         super().__init__()
         self.stages = nn.Sequential(stages)
         self.out_channels = out_channels

@@ -29,8 +29,15 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from wsol.models.backbones import Backbone
-from wsol.models.base import (Localization, WSOLModel, WSOLOutput, _eval_no_grad, gather_maps, normalize_per_map,
-                              resolve_classes)
+from wsol.models.base import (
+    Localization,
+    WSOLModel,
+    WSOLOutput,
+    _eval_no_grad,
+    gather_maps,
+    normalize_per_map,
+    resolve_classes,
+)
 from wsol.models.heads import _init_new_layers, gap_logits
 from wsol.models.registry import METHODS
 

@@ -11,8 +11,8 @@ Through Deep Visualization", ICML DL workshop 2015, https://arxiv.org/abs/1506.0
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np

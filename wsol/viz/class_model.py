@@ -37,8 +37,8 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -151,7 +151,8 @@ def class_model_images(
                 if step == 0 and (rms == 0).any():
                     warnings.warn(f"the class-score gradient is exactly zero at the start image for classes "
                                   f"{cls[rms.flatten() == 0].tolist()} (dead ReLUs at the mean image); those "
-                                  "images will not change — start from noise (init='noise', --init noise)")
+                                  "images will not change — start from noise (init='noise', --init noise)",
+                                  stacklevel=2)
                 step_lr = lr * 0.5 * (1 + math.cos(math.pi * step / steps))  # cosine decay lets the steps settle
                 x = x.detach() + step_lr * grad / rms.clamp_min(1e-12)
                 if blur_every and (step + 1) % blur_every == 0:  # decays with the step, or it would win at the end

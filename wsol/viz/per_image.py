@@ -18,8 +18,9 @@ made, named by dataset index (``000042.png``), never by image id. Records are pl
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import cv2
 import numpy as np

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import inspect
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,7 +79,7 @@ class ReceptiveField:
         x0, y0, x1, y1 = self.boxes([y], [x], image_shape)[0].tolist()
         return x0, y0, x1, y1
 
-    def through(self, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair = (1, 1)) -> "ReceptiveField":
+    def through(self, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair = (1, 1)) -> ReceptiveField:
         """The field after a convolution / pooling with these per-axis parameters (Araujo et al., eq. above)."""
         size, jump, start = [], [], []
         for a in range(2):
@@ -88,7 +89,7 @@ class ReceptiveField:
             start.append(self.start[a] + ((k - 1) / 2 * d - p) * j)
         return ReceptiveField((size[0], size[1]), (jump[0], jump[1]), (start[0], start[1]))
 
-    def compose(self, inner: "ReceptiveField") -> "ReceptiveField":
+    def compose(self, inner: ReceptiveField) -> ReceptiveField:
         """The field of ``inner`` (measured on this map's grid) measured on the input of this field."""
         size = tuple(self.size[a] + (inner.size[a] - 1) * self.jump[a] for a in range(2))
         jump = tuple(self.jump[a] * inner.jump[a] for a in range(2))

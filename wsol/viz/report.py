@@ -11,8 +11,9 @@ class or image id with a few lines of inline JavaScript (no CDN). The filters li
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,13 +41,15 @@ padding:14px 20px;margin:16px 0}h2{font-size:16px;margin:0 0 10px}.row{display:f
 align-items:flex-start}.row>div{flex:1 1 340px;min-width:0}table{border-collapse:collapse;width:100%;
 font-size:13px}th,td{padding:4px 8px;border-bottom:1px solid #e5e7eb;text-align:right}th:first-child,
 td:first-child{text-align:left}th{background:#f8f9fb;font-weight:600}td.num{font-variant-numeric:tabular-nums}
-.note{color:#5b6475;font-size:12px;margin:6px 0 0}.curves img{width:100%;max-width:480px;height:auto;border:1px solid #e5e7eb;
-border-radius:4px}.bar{height:12px;border-radius:3px;min-width:1px}.bars td:nth-child(4){width:40%;text-align:left}
+.note{color:#5b6475;font-size:12px;margin:6px 0 0}.curves img{width:100%;max-width:480px;height:auto;
+border:1px solid #e5e7eb;border-radius:4px}.bar{height:12px;border-radius:3px;min-width:1px}
+.bars td:nth-child(4){width:40%;text-align:left}
 tr.pick{cursor:pointer}tr.pick:hover{background:#f1f5ff}.controls{display:flex;flex-wrap:wrap;gap:14px;
 align-items:center;margin-bottom:12px}.controls select{font:inherit;padding:3px 6px}#shown{margin-left:auto;
 color:#5b6475}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
 .card{margin:0;background:#fafbfc;border:1px solid #e5e7eb;border-radius:6px;padding:6px;font-size:12px}
-.card img{width:100%;max-width:160px;height:auto;aspect-ratio:1/1;display:block;margin:0 auto;border-radius:4px}.card figcaption{margin-top:4px}
+.card img{width:100%;max-width:160px;height:auto;aspect-ratio:1/1;display:block;margin:0 auto;border-radius:4px}
+.card figcaption{margin-top:4px}
 .badge{display:inline-block;color:#fff;border-radius:3px;padding:0 4px;font-size:10.5px;font-weight:600}
 .id{color:#6b7280;word-break:break-all;font-size:11px}.card[hidden]{display:none}.free{color:#8a93a3}
 .cap{display:flex;justify-content:space-between;align-items:center;gap:4px;white-space:nowrap;
@@ -279,7 +282,7 @@ def plot_curves(evaluation: dict[str, Any], assets: Path) -> list[Path]:
     curves, out = evaluation.get("curves") or {}, []
     if "thresholds" in curves and any(k.startswith("boxacc_") for k in curves):
         fig, ax = plt.subplots(figsize=(4.6, 3.3))  # no legend inside: the page lists it under the image
-        marks = dict((name, key) for key, _, name in THRESHOLD_MARKS)
+        marks = {name: key for key, _, name in THRESHOLD_MARKS}
         for key, label, color, style in boxacc_series(evaluation):
             if key is not None:
                 ax.plot(curves["thresholds"], curves[key], lw=1.3, ls=style, color=color, label=label)

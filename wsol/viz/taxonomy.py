@@ -21,7 +21,7 @@ to ``(N, G, 4)``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -16,8 +16,8 @@ the winning images.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -159,7 +159,7 @@ def winner_maps(model: nn.Module, layer: str, load: Callable[[int], Tensor], ind
     """Load only the winning images: their denormalised RGB and the chosen channels' maps (len(channels), h, w)."""
     rgb: dict[int, np.ndarray] = {}
     maps: dict[int, Tensor] = {}
-    indices = sorted(set(int(i) for i in indices))
+    indices = sorted({int(i) for i in indices})
     with model_mode(model, "eval"), torch.no_grad(), LayerCapture(model, [layer]) as capture:
         for s in range(0, len(indices), batch_size):
             chunk = indices[s: s + batch_size]

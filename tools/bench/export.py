@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Benchmark the export: images/s of the full pseudo-label export vs the bare forward of the same model and batch.
 
 The bare forward is ``model(images)`` on batches already decoded and on the device (the ceiling); the export
@@ -5,8 +6,8 @@ is the whole ``wsol export`` path on the same images: decode + transform (DataLo
 upsampling, regions, RLE, PNG and .npy writes (thread pool, overlapped with the model) and the shard commits.
 The merge (one pass over the shards at the end) is timed separately.
 
-Example: ``wsol bench-export --backbone resnet50 --images 128 --batch-size 32`` (random weights) or
-``wsol bench-export --checkpoint runs/acol/best.pt``.
+Example: ``python tools/bench/export.py --backbone resnet50 --images 128 --batch-size 32`` (random weights) or
+``python tools/bench/export.py --checkpoint runs/acol/best.pt``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # for annotations only: these load after the arguments are pa
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = new_parser("wsol bench-export", __doc__.split("\n")[0])
+    p = new_parser("tools/bench/export.py", __doc__.split("\n")[0])
     p.add_argument("--checkpoint", default=None, help="trained checkpoint (default: random weights from --method)")
     p.add_argument("--method", default="acol")
     p.add_argument("--backbone", default="tiny")
@@ -62,8 +63,8 @@ def _model(args: argparse.Namespace, device: str):
 
 
 def _write_images(folder: Path, count: int, size: tuple[int, int]) -> None:
-    import numpy as np
     import cv2
+    import numpy as np
 
     rng = np.random.default_rng(0)
     w, h = size
@@ -97,6 +98,7 @@ def bare_forward(model: torch.nn.Module, batches: list[torch.Tensor], device: st
 
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     import torch
+
     from wsol.data import ImageFolderDataset, build_transform
     from wsol.export.merge import merge_export
     from wsol.export.pipeline import run_export
@@ -153,4 +155,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from wsol.cli import run_main
+
+    raise SystemExit(run_main("tools/bench/export.py", main))

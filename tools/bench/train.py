@@ -1,11 +1,12 @@
+#!/usr/bin/env python
 """Measure training throughput (images/s): fp32 vs bf16 + channels_last, in-memory tensors vs the data pipeline.
 
 One full training step (forward, loss, backward, SGD step) of the configured model, timed after warm-up.
 ``memory`` feeds one fixed batch already on the device (the model's ceiling); ``pipeline`` reads the train
 split through WSOLDataset + DataLoader with ``data.num_workers`` workers. On CPU use tiny settings, e.g.
-  wsol bench-train --config configs/synthetic/acol.yaml --steps 5
+  python tools/bench/train.py --config configs/synthetic/acol.yaml --steps 5
 On a GPU, the issue's setting (ACoL-VGG16, 224², batch 64):
-  wsol bench-train --config configs/imagenet/acol_vgg16.yaml data.root=/data/ILSVRC data.batch_size=64 \\
+  python tools/bench/train.py --config configs/imagenet/acol_vgg16.yaml data.root=/data/ILSVRC data.batch_size=64 \\
       data.num_workers=16 model.pretrained=false --steps 50
 """
 
@@ -14,7 +15,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from wsol.cli._common import new_parser
 
@@ -22,7 +24,7 @@ MODES = {"fp32": ("fp32", "false"), "bf16_cl": ("bf16", "true")}  # name → (tr
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = new_parser("wsol bench-train", __doc__.split("\n", 1)[0])
+    p = new_parser("tools/bench/train.py", __doc__.split("\n", 1)[0])
     p.add_argument("--config", required=True)
     p.add_argument("overrides", nargs="*", help="dotlist overrides (batch size, workers, model, ...)")
     p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
@@ -106,3 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         atomic_write_json(args.json, rows)
     return 0
+
+
+if __name__ == "__main__":
+    from wsol.cli import run_main
+
+    raise SystemExit(run_main("tools/bench/train.py", main))

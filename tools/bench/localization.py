@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Benchmark the box evaluation: wsolevaluation's per-threshold cv2 loop vs the component-tree evaluator (CPU).
 
 Both compute, for every map and CAM threshold, the best IoU of the largest-contour box (MaxBoxAcc) and of
@@ -16,7 +17,6 @@ MaxBoxAccV2 with True): the baseline of the speed targets. ``as written`` = the 
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from typing import TYPE_CHECKING
@@ -25,39 +25,8 @@ from wsol.cli._common import new_parser
 
 if TYPE_CHECKING:  # for annotations only: these load after the arguments are parsed
     import numpy as np
+
     from wsol.evaluation.box import BoxEvaluator
-
-
-def synthetic_cams(num: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Normalised (num, 224, 224) float64 maps from random 14x14 / 28x28 ReLU blobs, and one GT box each.
-
-    float64 like wsolevaluation's score maps (its ``t2n`` casts the CAMs to ``np.float`` before the cv2 resize)."""
-    import numpy as np
-    import torch
-    from wsol.localization.maps import EVAL_SIZE, normalize_maps, upsample_maps
-
-    rng = np.random.default_rng(seed)
-    maps = np.empty((num, EVAL_SIZE, EVAL_SIZE))
-    gts = []
-    for i in range(num):
-        r = int(rng.choice([14, 28]))
-        yy, xx = np.mgrid[:r, :r]
-        feat = rng.normal(0, 0.1, (r, r))
-        blobs = []
-        for _ in range(int(rng.integers(1, 4))):
-            cy, cx = rng.uniform(0.15 * r, 0.85 * r, 2)
-            s = rng.uniform(0.06, 0.2) * r
-            weight = rng.uniform(0.4, 1.0)
-            blobs.append((weight, cy, cx, s))
-            feat += weight * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
-        up = upsample_maps(torch.from_numpy(np.maximum(feat, 0))[None].float())
-        maps[i] = normalize_maps(up.double().numpy())[0]
-        _, cy, cx, s = max(blobs)  # GT box: about +-2 sigma around the strongest blob, jittered
-        scale = EVAL_SIZE / r
-        half = 2 * s * scale * rng.uniform(0.8, 1.25, 2)
-        box = np.array([cx * scale - half[0], cy * scale - half[1], cx * scale + half[0], cy * scale + half[1]])
-        gts.append(np.clip(box, 0, EVAL_SIZE - 1).astype(np.int64)[None])
-    return maps, gts
 
 
 def _timed(fn):
@@ -71,8 +40,12 @@ def _reference(maps, gts, thresholds, kind: str) -> tuple[float, float, np.ndarr
     written (the same runs with wsolevaluation's per-threshold overheads), combined."""
     import numpy as np
     from tqdm import tqdm
-    from wsol.localization.reference import reference_threshold_ious, wsolevaluation_as_written_ious
-    from wsol.localization.reference import wsolevaluation_ious
+
+    from wsol.localization.reference import (
+        reference_threshold_ious,
+        wsolevaluation_as_written_ious,
+        wsolevaluation_ious,
+    )
 
     def run():
         items = tqdm(list(zip(maps, gts)), desc=f"reference {kind}", leave=False)
@@ -86,6 +59,7 @@ def _reference(maps, gts, thresholds, kind: str) -> tuple[float, float, np.ndarr
 def _fast(maps, gts, thresholds, threads: int, multi: bool, batch: int = 256) -> tuple[float, float, BoxEvaluator]:
     """(wall s, CPU s, evaluator) of the component-tree path through the real BoxEvaluator."""
     import numpy as np
+
     from wsol.evaluation.base import EvalBatch
     from wsol.evaluation.box import BoxEvaluator
     from wsol.localization.maps import quantize_maps
@@ -166,7 +140,7 @@ def _report(rows, num_maps: int, n_ref: int, threads: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = new_parser("wsol bench-localization", __doc__.split("\n")[0])
+    p = new_parser("tools/bench/localization.py", __doc__.split("\n")[0])
     p.add_argument("--num-maps", type=int, default=2000)
     p.add_argument("--intervals", type=float, nargs="+", default=[0.01, 0.001])
     p.add_argument("--reference-maps", type=int, default=None, help="time the reference on this many maps only")
@@ -174,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     import torch
+
     from wsol.localization.maps import threshold_list
+    from wsol.localization.reference import synthetic_cams
 
     torch.set_num_threads(1)
     maps, gts = synthetic_cams(args.num_maps, args.seed)
@@ -188,4 +164,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from wsol.cli import run_main
+
+    raise SystemExit(run_main("tools/bench/localization.py", main))

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Time our Grad-CAM / Grad-CAM++ / Score-CAM against pytorch-grad-cam and a bare forward.
 
 Each figure is the minimum over ``--repeat`` runs after one warm-up (the machine is shared, the minimum is the
@@ -8,15 +9,12 @@ Models are randomly initialised (``weights=None``): speed does not depend on the
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 import types
-from typing import Callable
+from collections.abc import Callable
 
 from wsol.cli._common import new_parser
 from wsol.fileio import atomic_write_json
-
 
 THEIRS = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "scorecam": "ScoreCAM", "xgradcam": "XGradCAM",
           "layercam": "LayerCAM", "hirescam": "HiResCAM", "eigencam": "EigenCAM"}
@@ -55,8 +53,9 @@ def bench_setting(arch: str, batch: int, size: int, methods: list[str], repeat: 
                   layer: str) -> list[dict]:
     """Rows of {setting, method, impl, seconds, ratio_to_forward, max_abs_diff} for one model / batch."""
     import torch
-    from wsol.cams import CAM_METHODS
     import torchvision
+
+    from wsol.cams import CAM_METHODS
 
     torch.manual_seed(0)
     model = getattr(torchvision.models, arch)(weights=None).to(device).eval()
@@ -129,7 +128,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = new_parser("wsol bench-explainers", __doc__.split("\n", 1)[0])
+    parser = new_parser("tools/bench/explainers.py", __doc__.split("\n", 1)[0])
     parser.add_argument("--model", default="resnet50", help="torchvision architecture for the gradient CAMs")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
@@ -145,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="also write the rows as JSON to this path")
     args = parser.parse_args(argv)
     import torch
+
     from wsol.cams import CAM_METHODS
 
     if args.repeat < 1 or args.batch < 1:
@@ -164,3 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         atomic_write_json(args.out, {"threads": args.threads, "torch": torch.__version__, "rows": rows})
     return 0
+
+
+if __name__ == "__main__":
+    from wsol.cli import run_main
+
+    raise SystemExit(run_main("tools/bench/explainers.py", main))

@@ -1,14 +1,15 @@
+#!/usr/bin/env python
 """Measure evaluation throughput (images/s): the model alone vs the whole evaluation (maps, boxes, metrics).
 
 The issue's question: does post-processing keep up with the model? ``model`` times ``model.localize`` on batches
 already on the device (the model's ceiling); ``end-to-end`` runs :func:`wsol.evaluation.evaluate_model` on the
 same in-memory batches: host→device copy, model, bicubic upsampling to 224, normalisation, boxes at every CAM
 threshold (MaxBoxAcc + MaxBoxAccV2), top-1/5 cls and loc. Image decoding is left out (a data-loader matter,
-measured by ``wsol bench-train``'s pipeline mode). Random images and GT boxes; random weights.
+measured by ``python tools/bench/train.py``'s pipeline mode). Random images and GT boxes; random weights.
 On a GPU, the issue's setting (ACoL-VGG16, 1,000 thresholds, target >= 1,000 images/s end to end):
-  wsol bench-evaluate --config configs/imagenet/acol_vgg16.yaml --images 4096 --batch-size 256 \\
+  python tools/bench/evaluate.py --config configs/imagenet/acol_vgg16.yaml --images 4096 --batch-size 256 \\
       --cam-curve-interval 0.001 --amp
-On CPU, tiny: ``wsol bench-evaluate --config configs/synthetic/acol.yaml --num-classes 10``
+On CPU, tiny: ``python tools/bench/evaluate.py --config configs/synthetic/acol.yaml --num-classes 10``
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # for annotations only: these load after the arguments are pa
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = new_parser("wsol bench-evaluate", __doc__.split("\n", 1)[0])
+    p = new_parser("tools/bench/evaluate.py", __doc__.split("\n", 1)[0])
     p.add_argument("--config", required=True, help="training config whose model is measured (random weights)")
     p.add_argument("overrides", nargs="*", help="dotlist overrides (model, data.input_size, ...)")
     p.add_argument("--num-classes", type=int, default=1000)
@@ -130,4 +131,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from wsol.cli import run_main
+
+    raise SystemExit(run_main("tools/bench/evaluate.py", main))
