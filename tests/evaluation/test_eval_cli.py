@@ -93,9 +93,9 @@ def test_wsolevaluation_spelling_and_headline(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         scoremaps_cli.main(base + ["--multi_contour_eval", "maybe"])
     assert exc.value.code == 2  # argparse's usage error, its message on stderr
-    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
-        "argument --multi_contour_eval/--multi-contour-eval: expected a boolean (true/false, yes/no, 1/0), "
-        "got 'maybe'")
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "wsol evaluate-scoremaps: error: argument --multi-contour-eval/--multi_contour_eval: expected a boolean "
+        "(true/false, yes/no, 1/0), got 'maybe'")
 
 
 def test_evaluate_scoremaps_masks_perfect_map(tmp_path, capsys):
