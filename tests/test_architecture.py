@@ -13,9 +13,20 @@ ROOT = Path(__file__).resolve().parents[1] / "wsol"
 
 # rank of each top-level part of the package; a module may import modules of a lower rank or of its own part
 BASE = ("_lazy", "defaults", "drawing", "errors", "fileio", "registry", "__init__")
-LAYERS: dict[str, int] = {**{name: 0 for name in BASE}, "data": 1, "models": 2, "config": 3, "cams": 4,
-                          "localization": 5, "evaluation": 6, "export": 6, "engine": 7, "viz": 8, "cli": 9,
-                          "__main__": 9}
+LAYERS: dict[str, int] = {
+    **dict.fromkeys(BASE, 0),
+    "data": 1,
+    "models": 2,
+    "config": 3,
+    "cams": 4,
+    "localization": 5,
+    "evaluation": 6,
+    "export": 6,
+    "engine": 7,
+    "viz": 8,
+    "cli": 9,
+    "__main__": 9,
+}
 SIBLINGS = ("evaluation", "export")  # same layer, independent of each other; the base modules may share theirs
 
 
@@ -35,7 +46,7 @@ def imports_of(source: str, name: str, is_package: bool, known: set[str]) -> lis
             base = node.module or ""
             if node.level:
                 package = name.split(".") if is_package else name.split(".")[:-1]
-                package = package[:len(package) - node.level + 1]
+                package = package[: len(package) - node.level + 1]
                 base = ".".join(package + ([node.module] if node.module else []))
             for alias in node.names:
                 sub = f"{base}.{alias.name}"
@@ -63,8 +74,10 @@ def upward_imports(root: Path = ROOT) -> list[str]:
             if here not in LAYERS or there not in LAYERS:
                 bad.append(f"{f.relative_to(root.parent)}:{line}: {there!r} or {here!r} has no layer in LAYERS")
             elif LAYERS[there] > LAYERS[here] or (LAYERS[there] == LAYERS[here] and here in SIBLINGS):
-                bad.append(f"{f.relative_to(root.parent)}:{line}: {here} (layer {LAYERS[here]}) imports "
-                           f"{target} ({there}, layer {LAYERS[there]})")
+                bad.append(
+                    f"{f.relative_to(root.parent)}:{line}: {here} (layer {LAYERS[here]}) imports "
+                    f"{target} ({there}, layer {LAYERS[there]})"
+                )
     return bad
 
 
@@ -72,9 +85,14 @@ def import_cycles(root: Path = ROOT) -> list[list[str]]:
     """Strongly connected groups of two or more modules in the import graph (Tarjan's algorithm)."""
     files = sorted(root.rglob("*.py"))
     known = {module_name(f, root) for f in files}
-    graph = {module_name(f, root): {t for _, t in imports_of(f.read_text(encoding="utf-8"), module_name(f, root),
-                                                              f.name == "__init__.py", known) if t in known}
-             for f in files}
+    graph = {
+        module_name(f, root): {
+            t
+            for _, t in imports_of(f.read_text(encoding="utf-8"), module_name(f, root), f.name == "__init__.py", known)
+            if t in known
+        }
+        for f in files
+    }
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -114,8 +132,9 @@ def test_no_import_cycle_between_modules():
 
 
 def test_every_part_of_the_package_has_a_layer():
-    parts = {p.stem if p.is_file() else p.name for p in ROOT.iterdir()
-             if p.suffix == ".py" or (p / "__init__.py").is_file()}
+    parts = {
+        p.stem if p.is_file() else p.name for p in ROOT.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()
+    }
     assert parts - set(LAYERS) == set()
 
 
@@ -137,4 +156,7 @@ def toy(tmp_path: Path) -> Path:
 def test_the_checks_name_the_file_and_line_of_a_bad_import(toy: Path):
     assert upward_imports(toy) == ["wsol/data/split.py:5: data (layer 1) imports wsol.engine.trainer (engine, layer 7)"]
     # the lazy upward import also closes a loop with the trainer's (legal) import of the split
-    assert sorted(import_cycles(toy)) == [["wsol.data.split", "wsol.engine.trainer"], ["wsol.models.a", "wsol.models.b"]]
+    assert sorted(import_cycles(toy)) == [
+        ["wsol.data.split", "wsol.engine.trainer"],
+        ["wsol.models.a", "wsol.models.b"],
+    ]

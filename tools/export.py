@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Same as `wsol export` (implementation: wsol/cli/export.py)."""
+
 from wsol.cli import run
 
 raise SystemExit(run("export"))

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def lazy_attributes(package: str, homes: dict[str, str],
-                    namespace: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_attributes(
+    package: str, homes: dict[str, str], namespace: dict[str, Any]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package``: name → ``package.<homes[name]>.name``, cached in ``namespace``."""
 
     def getattr_(name: str) -> Any:

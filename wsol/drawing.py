@@ -88,7 +88,7 @@ def _wrap(text: str, scale: float, width: int) -> list[str]:
                 continue
             while len(piece) > 1 and _text_width(piece, scale) > width:
                 cut = 1
-                while cut < len(piece) - 1 and _text_width(piece[:cut + 1], scale) <= width:
+                while cut < len(piece) - 1 and _text_width(piece[: cut + 1], scale) <= width:
                     cut += 1
                 lines.append(piece[:cut])
                 piece = piece[cut:]
@@ -121,8 +121,9 @@ def _line_height(scale: float) -> int:
     return h + base + 1
 
 
-def put_label(image: np.ndarray, text: str, origin: tuple[int, int], color: tuple[int, int, int],
-              anchor: str = "top") -> tuple[int, int, int, int]:
+def put_label(
+    image: np.ndarray, text: str, origin: tuple[int, int], color: tuple[int, int, int], anchor: str = "top"
+) -> tuple[int, int, int, int]:
     """Caption on a filled box of ``color`` (text black or white, whichever contrasts more), drawn once, in
     place; readable on any heat-map colour. ``origin`` is the box's top-left corner (``anchor="top"``) or
     bottom-left corner (``"bottom"``). The box is shifted, the text shrunk and wrapped (:func:`caption_layout`)

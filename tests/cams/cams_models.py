@@ -43,9 +43,13 @@ class TinyNet(nn.Module):
 
     def __init__(self, classes: int = 3, width: int = 6) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(inplace=True),
-                                      nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width),
-                                      nn.ReLU(inplace=True))
+        self.features = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(width, classes)
         self.boom = False

@@ -17,8 +17,14 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa:
 from wsol.cams import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM  # noqa: E402
 
 pytestmark = pytest.mark.optional
-PAIRS = {"GradCAM": GradCAM, "GradCAMPlusPlus": GradCAMPlusPlus, "XGradCAM": XGradCAM, "LayerCAM": LayerCAM,
-         "HiResCAM": HiResCAM, "ScoreCAM": ScoreCAM}
+PAIRS = {
+    "GradCAM": GradCAM,
+    "GradCAMPlusPlus": GradCAMPlusPlus,
+    "XGradCAM": XGradCAM,
+    "LayerCAM": LayerCAM,
+    "HiResCAM": HiResCAM,
+    "ScoreCAM": ScoreCAM,
+}
 
 
 def theirs(name, model, layers, images, classes):

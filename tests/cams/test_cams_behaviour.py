@@ -43,7 +43,7 @@ def slow_scorecam(model, images, layer, classes):
             for c in range(a.shape[0]):
                 up = F.interpolate(a[c][None, None], size=images.shape[-2:], mode="bilinear", align_corners=True)
                 up = (up - up.min()) / (up.max() - up.min() + 1e-8)
-                scores.append(model(images[b:b + 1] * up)[0, classes[b]])
+                scores.append(model(images[b : b + 1] * up)[0, classes[b]])
             w = torch.softmax(torch.stack(scores), 0)
             out.append(torch.relu((w[:, None, None] * a).sum(0)))
     return torch.stack(out)
@@ -69,9 +69,9 @@ def slow_occlusion(model, images, cls, window, stride):
         for y in ys:
             for x in xs:
                 occluded = images.clone()
-                occluded[..., y:y + window, x:x + window] = 0
-                total[y:y + window, x:x + window] += clean - model(occluded)[0, cls]
-                count[y:y + window, x:x + window] += 1
+                occluded[..., y : y + window, x : x + window] = 0
+                total[y : y + window, x : x + window] += clean - model(occluded)[0, cls]
+                count[y : y + window, x : x + window] += 1
     return total / count
 
 

@@ -16,7 +16,7 @@ def image_files(tmp_path):
         (tmp_path / sub).mkdir()
         path = tmp_path / sub / "same.png"
         img = np.zeros((40, 50, 3), np.uint8)
-        img[10 + i:30, 5:25] = 255
+        img[10 + i : 30, 5:25] = 255
         cv2.imwrite(str(path), img)
         paths.append(str(path))
     return paths
@@ -24,8 +24,25 @@ def image_files(tmp_path):
 
 def test_cams_explain_writes_overlays(tmp_path, image_files, capsys):
     out = tmp_path / "out"
-    code = run("explain", ["--torchvision-model", "resnet18", "--num-classes", "3", "--image", *image_files,
-                           "--method", "gradcam", "--layer", "layer3", "--size", "64", "--out", str(out)])
+    code = run(
+        "explain",
+        [
+            "--torchvision-model",
+            "resnet18",
+            "--num-classes",
+            "3",
+            "--image",
+            *image_files,
+            "--method",
+            "gradcam",
+            "--layer",
+            "layer3",
+            "--size",
+            "64",
+            "--out",
+            str(out),
+        ],
+    )
     assert code == 0
     written = sorted(p.name for p in out.iterdir())
     assert written == ["same_gradcam.png", "same_gradcam_1.png"]  # same stem twice: both kept
@@ -35,10 +52,38 @@ def test_cams_explain_writes_overlays(tmp_path, image_files, capsys):
 
 
 def test_cams_explain_bad_input(tmp_path, image_files, capsys):
-    assert run("explain", ["--torchvision-model", "resnet18", "--image", image_files[0], "--method", "nope",
-                           "--out", str(tmp_path / "out_a")]) == 2
+    assert (
+        run(
+            "explain",
+            [
+                "--torchvision-model",
+                "resnet18",
+                "--image",
+                image_files[0],
+                "--method",
+                "nope",
+                "--out",
+                str(tmp_path / "out_a"),
+            ],
+        )
+        == 2
+    )
     assert "--method 'nope' is unknown; known: cam," in capsys.readouterr().err
-    assert run("explain", ["--torchvision-model", "resnet18", "--image", image_files[0], "--layer", "layer9",
-                           "--out", str(tmp_path / "out_b")]) == 2
+    assert (
+        run(
+            "explain",
+            [
+                "--torchvision-model",
+                "resnet18",
+                "--image",
+                image_files[0],
+                "--layer",
+                "layer9",
+                "--out",
+                str(tmp_path / "out_b"),
+            ],
+        )
+        == 2
+    )
     assert "unknown layer 'layer9'" in capsys.readouterr().err
     assert not (tmp_path / "out_a").exists() and not (tmp_path / "out_b").exists()

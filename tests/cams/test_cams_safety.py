@@ -14,8 +14,10 @@ FAST_KW = {"scorecam": {"batch_size": 32}, "smoothgrad": {"samples": 2}, "occlus
 
 
 def hook_counts(model: torch.nn.Module) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-               + len(m._backward_pre_hooks) for m in model.modules())
+    return sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) + len(m._backward_pre_hooks)
+        for m in model.modules()
+    )
 
 
 @pytest.mark.parametrize("name", CAM_METHODS.names())

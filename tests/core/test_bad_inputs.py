@@ -26,16 +26,25 @@ from tests.export.conftest import write_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "synthetic" / "cam.yaml"
-TINY_TRAIN = ["model.backbone_args={channels: [8, 8, 8]}", "data.input_size=32", "data.resize_size=32",
-              "data.batch_size=8", "data.eval_batch_size=8", "data.num_workers=0", "train.threads=1",
-              "train.overlays=0", "train.epochs=1", "train.device=cpu", "--no-progress"]
+TINY_TRAIN = [
+    "model.backbone_args={channels: [8, 8, 8]}",
+    "data.input_size=32",
+    "data.resize_size=32",
+    "data.batch_size=8",
+    "data.eval_batch_size=8",
+    "data.num_workers=0",
+    "train.threads=1",
+    "train.overlays=0",
+    "train.epochs=1",
+    "train.device=cpu",
+    "--no-progress",
+]
 
 
 def wsol(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "WSOL_DEBUG"}
     env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "wsol", *map(str, args)], capture_output=True, env=env,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "wsol", *map(str, args)], capture_output=True, env=env, timeout=300)
 
 
 def snapshot(folder: Path) -> dict[str, bytes] | None:
@@ -61,8 +70,9 @@ def inputs(tmp_path_factory) -> Inputs:
 
     base = tmp_path_factory.mktemp("bad_inputs")
     data = base / "data"
-    generate(data, SyntheticConfig(num_classes=3, train_per_class=2, val_per_class=1, test_per_class=1,
-                                   size_range=(48, 64)))
+    generate(
+        data, SyntheticConfig(num_classes=3, train_per_class=2, val_per_class=1, test_per_class=1, size_range=(48, 64))
+    )
     images = base / "photos"
     shutil.copytree(data / "images" / "test", images)
     ckpt = write_checkpoint(base / "tiny.pt", {"threshold": 0.3, "metric": "MaxBoxAccV2", "split": "val"})
@@ -94,8 +104,17 @@ def first_image(root: Path, split: str) -> Path:
 
 
 def export_args(inputs: Inputs, out: Path, *extra: object, checkpoint: object = None) -> list:
-    return ["export", "--checkpoint", checkpoint or inputs.checkpoint, "--out", out, "--no-progress",
-            "--workers", "0", *extra]
+    return [
+        "export",
+        "--checkpoint",
+        checkpoint or inputs.checkpoint,
+        "--out",
+        out,
+        "--no-progress",
+        "--workers",
+        "0",
+        *extra,
+    ]
 
 
 def foreign_checkpoint(inputs, tmp):
@@ -143,18 +162,21 @@ def out_inside_images(inputs, tmp):
 def bad_flag(flag: str, value: str):
     def row(inputs, tmp):
         return export_args(inputs, tmp / "out", "--images", inputs.images, flag, value), f"{flag} must be >= 1"
+
     row.__name__ = f"export {flag} {value}"
     return row
 
 
 def cuda_without_gpu(inputs, tmp):
-    return export_args(inputs, tmp / "out", "--images", inputs.images, "--device", "cuda"), \
-        "--device='cuda' but CUDA is not available"
+    return export_args(
+        inputs, tmp / "out", "--images", inputs.images, "--device", "cuda"
+    ), "--device='cuda' but CUDA is not available"
 
 
 def unknown_cam_method_export(inputs, tmp):
-    return export_args(inputs, tmp / "out", "--images", inputs.images, "--cam-method", "gradkam"), \
-        "--cam-method 'gradkam' is unknown; known: native, cam,"
+    return export_args(
+        inputs, tmp / "out", "--images", inputs.images, "--cam-method", "gradkam"
+    ), "--cam-method 'gradkam' is unknown; known: native, cam,"
 
 
 def colliding_output_names(inputs, tmp):
@@ -164,7 +186,7 @@ def colliding_output_names(inputs, tmp):
     for name, tail in (("image_ids.txt", ""), ("class_labels.txt", ",0"), ("image_sizes.txt", None)):
         path = root / "metadata" / "test" / name
         lines = path.read_text().splitlines()
-        extra = tail if tail is not None else lines[0][len(first):]
+        extra = tail if tail is not None else lines[0][len(first) :]
         path.write_text("\n".join(lines + [alias + extra]) + "\n")
     for name in ("localization.txt", "localization_masks.txt", "parts.txt"):
         (root / "metadata" / "test" / name).unlink()
@@ -181,8 +203,21 @@ def non_utf8_file_name(inputs, tmp):
 
 
 def evaluate_args(inputs, root, out, *extra: object, checkpoint: object = None) -> list:
-    return ["evaluate", "--checkpoint", checkpoint or inputs.checkpoint, "--data", root, "--split", "test",
-            "--out", out, "--no-progress", "--device", "cpu", *extra]
+    return [
+        "evaluate",
+        "--checkpoint",
+        checkpoint or inputs.checkpoint,
+        "--data",
+        root,
+        "--split",
+        "test",
+        "--out",
+        out,
+        "--no-progress",
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 def malformed_metadata_line(inputs, tmp):
@@ -217,14 +252,16 @@ def box_with_x1_below_x0(inputs, tmp):
     def swap(lines):
         image_id, x0, y0, x1, y1 = lines[0].split(",")
         return [f"{image_id},{x1},{y0},{x0},{y1}"] + lines[1:]
+
     path = edit_metadata(root, "test", "localization.txt", swap)
     return evaluate_args(inputs, root, tmp / "out"), f"{path}:1: box"
 
 
 def box_outside_image(inputs, tmp):
     root = copy_data(inputs, tmp)
-    path = edit_metadata(root, "test", "localization.txt",
-                         lambda lines: [lines[0].rsplit(",", 1)[0] + ",5000"] + lines[1:])
+    path = edit_metadata(
+        root, "test", "localization.txt", lambda lines: [lines[0].rsplit(",", 1)[0] + ",5000"] + lines[1:]
+    )
     return evaluate_args(inputs, root, tmp / "out"), f"{path}:1: box"
 
 
@@ -245,8 +282,9 @@ def missing_checkpoint_evaluate(inputs, tmp):
 
 
 def unknown_cam_method_evaluate(inputs, tmp):
-    return evaluate_args(inputs, inputs.data, tmp / "out", "--cam-method", "native", "gradkam"), \
-        "--cam-method 'gradkam' is unknown; known: native, cam,"
+    return evaluate_args(
+        inputs, inputs.data, tmp / "out", "--cam-method", "native", "gradkam"
+    ), "--cam-method 'gradkam' is unknown; known: native, cam,"
 
 
 def explain_args(inputs, out, *extra: object) -> list:
@@ -259,8 +297,9 @@ def missing_checkpoint_explain(inputs, tmp):
 
 
 def unknown_method_explain(inputs, tmp):
-    return explain_args(inputs, tmp / "out", "--checkpoint", inputs.checkpoint, "--method", "gradkam"), \
-        "--method 'gradkam' is unknown; known: cam,"
+    return explain_args(
+        inputs, tmp / "out", "--checkpoint", inputs.checkpoint, "--method", "gradkam"
+    ), "--method 'gradkam' is unknown; known: cam,"
 
 
 def train_args(inputs, root, out, *extra: object) -> list:
@@ -280,6 +319,7 @@ def damaged_training_jpeg(mode: str):
         image = first_image(root, "train")
         image.write_bytes(damage_jpeg(noisy_jpeg(), mode))  # the reader goes by the bytes, not the name
         return train_args(inputs, root, tmp / "run"), f"{image}: damaged JPEG"
+
     row.__name__ = f"train on a JPEG damaged by {mode}"
     return row
 
@@ -301,30 +341,57 @@ def resume_with_changed_config(inputs, tmp):
     shutil.copytree(inputs.trained, run)
     lr = torch.load(run / "last.pt", weights_only=True)["config"]["optim"]["lr"]
     # a moved run folder and more epochs are fine; another learning rate is not
-    return train_args(inputs, inputs.data, run, "optim.lr=0.5", "train.epochs=2", "--resume"), \
-        f"differs from the one {run / 'last.pt'} was trained with in optim.lr: {lr!r} -> 0.5; only"
+    return train_args(
+        inputs, inputs.data, run, "optim.lr=0.5", "train.epochs=2", "--resume"
+    ), f"differs from the one {run / 'last.pt'} was trained with in optim.lr: {lr!r} -> 0.5; only"
 
 
 def unknown_subcommand(inputs, tmp):
     return ["expotr", "--out", tmp / "out"], "unknown command 'expotr'"
 
 
-ROWS = [foreign_checkpoint, truncated_checkpoint, missing_checkpoint_export, missing_images_folder,
-        images_folder_is_a_file, missing_data_root, empty_images_folder, out_inside_images,
-        bad_flag("--topk", "0"), bad_flag("--batch-size", "0"), bad_flag("--shard-size", "0"),
-        cuda_without_gpu, unknown_cam_method_export, colliding_output_names, non_utf8_file_name,
-        malformed_metadata_line, truncated_metadata_line, empty_metadata_file, duplicate_image_id,
-        box_with_x1_below_x0, box_outside_image, mask_of_wrong_size, missing_checkpoint_evaluate,
-        unknown_cam_method_evaluate, missing_checkpoint_explain, unknown_method_explain, corrupt_image_in_worker,
-        *map(damaged_training_jpeg, JPEG_DAMAGE_MODES), unknown_config_key, train_batch_size_zero, train_cuda_without_gpu, resume_with_changed_config,
-        unknown_subcommand]
+ROWS = [
+    foreign_checkpoint,
+    truncated_checkpoint,
+    missing_checkpoint_export,
+    missing_images_folder,
+    images_folder_is_a_file,
+    missing_data_root,
+    empty_images_folder,
+    out_inside_images,
+    bad_flag("--topk", "0"),
+    bad_flag("--batch-size", "0"),
+    bad_flag("--shard-size", "0"),
+    cuda_without_gpu,
+    unknown_cam_method_export,
+    colliding_output_names,
+    non_utf8_file_name,
+    malformed_metadata_line,
+    truncated_metadata_line,
+    empty_metadata_file,
+    duplicate_image_id,
+    box_with_x1_below_x0,
+    box_outside_image,
+    mask_of_wrong_size,
+    missing_checkpoint_evaluate,
+    unknown_cam_method_evaluate,
+    missing_checkpoint_explain,
+    unknown_method_explain,
+    corrupt_image_in_worker,
+    *map(damaged_training_jpeg, JPEG_DAMAGE_MODES),
+    unknown_config_key,
+    train_batch_size_zero,
+    train_cuda_without_gpu,
+    resume_with_changed_config,
+    unknown_subcommand,
+]
 
 
 def out_folder(argv: list) -> Path:
     for flag in ("--out",):
         if flag in argv:
             return Path(argv[argv.index(flag) + 1])
-    return Path(next(a for a in map(str, argv) if a.startswith("output_dir="))[len("output_dir="):])
+    return Path(next(a for a in map(str, argv) if a.startswith("output_dir="))[len("output_dir=") :])
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.__name__)
@@ -342,8 +409,9 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(row, inputs, tmp_path):
     assert culprit in lines[0], lines[0]
     after = snapshot(out)
     if argv[0] == "train":
-        assert before == after if before is not None else not any(
-            p.suffix in (".pt", ".tmp") for p in out.rglob("*")), sorted(after or {})
+        assert (
+            before == after if before is not None else not any(p.suffix in (".pt", ".tmp") for p in out.rglob("*"))
+        ), sorted(after or {})
     else:
         assert after == before, sorted(after or {})
 
@@ -398,10 +466,20 @@ def test_resume_changes_name_the_fields_that_matter():
     from wsol.config import load_config, resume_changes, to_plain
 
     saved = to_plain(load_config(CONFIG, ["optim.lr=0.01", "train.epochs=2"]))
-    assert resume_changes(saved, load_config(CONFIG, ["optim.lr=0.01", "train.epochs=5", "train.log_every=3",
-                                                      "data.num_workers=0", "output_dir=elsewhere"])) == []
+    assert (
+        resume_changes(
+            saved,
+            load_config(
+                CONFIG,
+                ["optim.lr=0.01", "train.epochs=5", "train.log_every=3", "data.num_workers=0", "output_dir=elsewhere"],
+            ),
+        )
+        == []
+    )
     assert resume_changes(saved, load_config(CONFIG, ["optim.lr=0.02", "model.method=acol"])) == [
-        "model.method: 'cam' -> 'acol'", "optim.lr: 0.01 -> 0.02"]
+        "model.method: 'cam' -> 'acol'",
+        "optim.lr: 0.01 -> 0.02",
+    ]
 
 
 def test_input_names_follow_links_but_not_dotdot(tmp_path):

@@ -26,8 +26,12 @@ def test_tool_scripts_are_the_three_entry_points_each_a_run_call():
 def test_bench_script_user_error_is_one_line_exit_2():
     env = {k: v for k, v in __import__("os").environ.items() if k != "WSOL_DEBUG"}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run([sys.executable, str(ROOT / "tools/bench/train.py"), "--config", "/nonexistent/cfg.yaml"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools/bench/train.py"), "--config", "/nonexistent/cfg.yaml"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2
     assert proc.stderr == "tools/bench/train.py: config file not found: /nonexistent/cfg.yaml\n"
 

@@ -37,8 +37,9 @@ print(json.dumps([m for m in sys.argv[2:] if m in sys.modules]))
 def test_cli_help_and_argument_errors_do_not_import_torch(command):
     module = available_commands()[command]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", PROBE, module, *HEAVY], capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, module, *HEAVY], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [], f"wsol {command} --help imported {out.stdout.strip()}"
 
@@ -94,21 +95,29 @@ def run_folder(tmp_path_factory):
     from wsol.models import build_model
 
     clone = tmp_path_factory.mktemp("clone")
-    generate(clone / "data" / "synthetic", SyntheticConfig(num_classes=2, train_per_class=0, val_per_class=2,
-                                                           test_per_class=2, size_range=(48, 56)))
+    generate(
+        clone / "data" / "synthetic",
+        SyntheticConfig(num_classes=2, train_per_class=0, val_per_class=2, test_per_class=2, size_range=(48, 56)),
+    )
     torch.manual_seed(0)
-    cfg = config_from_dict({"model": {"method": "cam", "backbone": "tiny", "backbone_args": {"channels": [8, 8, 8]}},
-                            "data": {"input_size": 64, "root": "data/synthetic"}, "output_dir": "runs/tiny"})
+    cfg = config_from_dict(
+        {
+            "model": {"method": "cam", "backbone": "tiny", "backbone_args": {"channels": [8, 8, 8]}},
+            "data": {"input_size": 64, "root": "data/synthetic"},
+            "output_dir": "runs/tiny",
+        }
+    )
     model = build_model(cfg.model, 2)
     ckpt = clone / "runs" / "tiny" / "best.pt"
     ckpt.parent.mkdir(parents=True)
-    atomic_torch_save({"model": model.state_dict(), "config": to_plain(cfg), "num_classes": 2,
-                       "class_names": ["a", "b"], "epoch": 0}, ckpt)
+    atomic_torch_save(
+        {"model": model.state_dict(), "config": to_plain(cfg), "num_classes": 2, "class_names": ["a", "b"], "epoch": 0},
+        ckpt,
+    )
     return clone, ckpt
 
 
-def test_cli_evaluate_json_print_config_and_output_dir_from_another_folder(run_folder, tmp_path, monkeypatch,
-                                                                         capsys):
+def test_cli_evaluate_json_print_config_and_output_dir_from_another_folder(run_folder, tmp_path, monkeypatch, capsys):
     from wsol.cli.evaluate import main
 
     clone, ckpt = run_folder
@@ -116,8 +125,23 @@ def test_cli_evaluate_json_print_config_and_output_dir_from_another_folder(run_f
     assert main(["--checkpoint", str(ckpt), "--print-config"]) == 0
     assert "root: data/synthetic" in capsys.readouterr().out
     out = tmp_path / "ev"
-    assert main(["--checkpoint", str(ckpt), "--json", "--output-dir", str(out), "--device", "cpu", "--no-progress",
-                 "--fixed-threshold-from", "val"]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(ckpt),
+                "--json",
+                "--output-dir",
+                str(out),
+                "--device",
+                "cpu",
+                "--no-progress",
+                "--fixed-threshold-from",
+                "val",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     result = json.loads(captured.out)  # stdout is JSON only; the table went to stderr
     assert result["num_images"] == 4 and result["split"] == "test" and "curves" not in result
@@ -150,4 +174,5 @@ def test_trainer_resumes_from_a_given_checkpoint_and_scales_lr(tmp_path):
     assert lrs == pytest.approx({"backbone": 0.01 * 8 / 32, "new": 0.1 * 8 / 32})
     plain = make_trainer(tiny_config(tmp_path / "e"))
     assert {g["name"]: g["initial_lr"] for g in plain.optimizer.param_groups} == pytest.approx(
-        {"backbone": 0.01, "new": 0.1})
+        {"backbone": 0.01, "new": 0.1}
+    )

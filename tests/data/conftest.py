@@ -26,7 +26,8 @@ def wsoleval_boxes(tmp_path: Path) -> Path:
     (meta / "class_labels.txt").write_text("imgs/a.png,0\nimgs/b.png,2\nimgs/c.png,1\n")
     (meta / "image_sizes.txt").write_text("".join(f"{k},{w},{h}\n" for k, (w, h) in sizes.items()))
     (meta / "localization.txt").write_text(
-        "imgs/a.png,1,2,10,12\nimgs/a.png,20,5,39,29\nimgs/b.png,0,0,49,19\nimgs/c.png,5,5,6,7\n")
+        "imgs/a.png,1,2,10,12\nimgs/a.png,20,5,39,29\nimgs/b.png,0,0,49,19\nimgs/c.png,5,5,6,7\n"
+    )
     (root / "metadata" / "class_names.txt").write_text("cat\ndog\nbird\n")
     return root
 
@@ -49,7 +50,8 @@ def wsoleval_masks(tmp_path: Path) -> Path:
     (meta / "class_labels.txt").write_text("test/x.png,1\ntest/y.png,0\n")
     (meta / "image_sizes.txt").write_text("test/x.png,8,6\ntest/y.png,8,6\n")
     (meta / "localization.txt").write_text(
-        "test/x.png,masks/x_m1.png,masks/x_ign.png\ntest/x.png,masks/x_m2.png,\ntest/y.png,masks/y_m1.png,\n")
+        "test/x.png,masks/x_m1.png,masks/x_ign.png\ntest/x.png,masks/x_m2.png,\ntest/y.png,masks/y_m1.png,\n"
+    )
     return root
 
 
@@ -57,8 +59,7 @@ def wsoleval_masks(tmp_path: Path) -> Path:
 def cub_native(tmp_path: Path) -> Path:
     """Native CUB-200-2011 layout: 2 classes, 8 images (3+1 train, 2+2 test... see lines)."""
     root = tmp_path / "CUB_200_2011"
-    files = [f"00{c}.cls{c}/img_{i}.jpg" for c, i in
-             [(1, 1), (1, 2), (1, 3), (1, 4), (2, 5), (2, 6), (2, 7), (2, 8)]]
+    files = [f"00{c}.cls{c}/img_{i}.jpg" for c, i in [(1, 1), (1, 2), (1, 3), (1, 4), (2, 5), (2, 6), (2, 7), (2, 8)]]
     for k, rel in enumerate(files):
         w, h = 60 + k, 40
         p = root / "images" / rel
@@ -80,23 +81,60 @@ def coco_json(tmp_path: Path) -> Path:
     for name in ("p.png", "q.png", "r.png"):
         write_png(root / "val" / name, rgb(20, 10))
     data = {
-        "images": [{"id": 1, "file_name": "p.png", "width": 20, "height": 10},
-                   {"id": 2, "file_name": "q.png", "width": 20, "height": 10},
-                   {"id": 3, "file_name": "r.png", "width": 20, "height": 10}],
+        "images": [
+            {"id": 1, "file_name": "p.png", "width": 20, "height": 10},
+            {"id": 2, "file_name": "q.png", "width": 20, "height": 10},
+            {"id": 3, "file_name": "r.png", "width": 20, "height": 10},
+        ],
         "categories": [{"id": 7, "name": "person"}, {"id": 3, "name": "car"}],
         "annotations": [
             # image 1: two small cars (total 2*12 = 24) beat one person of area 20
-            {"id": 10, "image_id": 1, "category_id": 3, "bbox": [0, 0, 4, 3], "area": 12, "iscrowd": 0,
-             "segmentation": polygon(0, 0, 4, 3)},
-            {"id": 11, "image_id": 1, "category_id": 3, "bbox": [10, 5, 4, 3], "area": 12, "iscrowd": 0,
-             "segmentation": polygon(10, 5, 14, 8)},
-            {"id": 12, "image_id": 1, "category_id": 7, "bbox": [5, 0, 4, 5], "area": 20, "iscrowd": 0,
-             "segmentation": polygon(5, 0, 9, 5)},
-            {"id": 13, "image_id": 1, "category_id": 3, "bbox": [15, 0, 5, 5], "area": 25, "iscrowd": 1,
-             "segmentation": polygon(15, 0, 20, 5)},
+            {
+                "id": 10,
+                "image_id": 1,
+                "category_id": 3,
+                "bbox": [0, 0, 4, 3],
+                "area": 12,
+                "iscrowd": 0,
+                "segmentation": polygon(0, 0, 4, 3),
+            },
+            {
+                "id": 11,
+                "image_id": 1,
+                "category_id": 3,
+                "bbox": [10, 5, 4, 3],
+                "area": 12,
+                "iscrowd": 0,
+                "segmentation": polygon(10, 5, 14, 8),
+            },
+            {
+                "id": 12,
+                "image_id": 1,
+                "category_id": 7,
+                "bbox": [5, 0, 4, 5],
+                "area": 20,
+                "iscrowd": 0,
+                "segmentation": polygon(5, 0, 9, 5),
+            },
+            {
+                "id": 13,
+                "image_id": 1,
+                "category_id": 3,
+                "bbox": [15, 0, 5, 5],
+                "area": 25,
+                "iscrowd": 1,
+                "segmentation": polygon(15, 0, 20, 5),
+            },
             # image 2: a single person
-            {"id": 20, "image_id": 2, "category_id": 7, "bbox": [2, 2, 6.5, 5], "area": 30, "iscrowd": 0,
-             "segmentation": polygon(2, 2, 8.5, 7)},
+            {
+                "id": 20,
+                "image_id": 2,
+                "category_id": 7,
+                "bbox": [2, 2, 6.5, 5],
+                "area": 30,
+                "iscrowd": 0,
+                "segmentation": polygon(2, 2, 8.5, 7),
+            },
             # image 3: no annotation -> left out
         ],
     }

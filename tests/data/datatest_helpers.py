@@ -27,10 +27,15 @@ def polygon(x0, y0, x1, y1):
     return [[x0, y0, x1, y0, x1, y1, x0, y1]]
 
 
-TINY_SYNTHETIC = SyntheticConfig(num_classes=3, train_per_class=2, val_per_class=1, test_per_class=4,
-                                 size_range=(64, 80), objects_per_image=(1, 2), seed=7)
-
-
+TINY_SYNTHETIC = SyntheticConfig(
+    num_classes=3,
+    train_per_class=2,
+    val_per_class=1,
+    test_per_class=4,
+    size_range=(64, 80),
+    objects_per_image=(1, 2),
+    seed=7,
+)
 
 
 # How JPEGs get damaged in practice, each applied in the middle of the entropy-coded scan data
@@ -54,7 +59,8 @@ def damage_jpeg(data: bytes, mode: str, span: int = 512) -> bytes:
     if mode == "cut_off":
         return data[:mid]
     if mode == "dropped_bytes":
-        return data[:mid] + data[mid + span:]
-    fill = np.random.default_rng(0).integers(0, 256, span, np.uint8).tobytes() if mode == "random_bytes" \
-        else bytes(span)
-    return data[:mid] + fill + data[mid + span:]
+        return data[:mid] + data[mid + span :]
+    fill = (
+        np.random.default_rng(0).integers(0, 256, span, np.uint8).tobytes() if mode == "random_bytes" else bytes(span)
+    )
+    return data[:mid] + fill + data[mid + span :]

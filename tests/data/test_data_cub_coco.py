@@ -38,8 +38,9 @@ def test_cub_dataset_items(cub_native):
     ds = WSOLDataset(load_split(cub_native, "test"), build_transform("eval", 32))
     batch = collate_samples([ds[0], ds[1]])
     assert batch["image"].shape == (2, 3, 32, 32) and batch["orig_size"].tolist() == [[63, 40], [66, 40]]
-    np.testing.assert_allclose(batch["boxes"][0].numpy(), [[3.5 * 32 / 63, 2 * 32 / 40, 13.5 * 32 / 63,
-                                                            22.25 * 32 / 40]], rtol=1e-5)
+    np.testing.assert_allclose(
+        batch["boxes"][0].numpy(), [[3.5 * 32 / 63, 2 * 32 / 40, 13.5 * 32 / 63, 22.25 * 32 / 40]], rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize(
@@ -47,8 +48,12 @@ def test_cub_dataset_items(cub_native):
     [
         ("image_class_labels.txt", 2, "2 3", "image_class_labels.txt:2: unknown class id 3; expected 1..2"),
         ("bounding_boxes.txt", 4, "4 3.5 2.0 -1 20", "bounding_boxes.txt:4: negative box width"),
-        ("bounding_boxes.txt", 4, "4 60 2.0 10 20", "bounding_boxes.txt:4: box (x0=60, y0=2, x1=70, y1=22) lies "
-                                                    "outside the image of size 63x40"),
+        (
+            "bounding_boxes.txt",
+            4,
+            "4 60 2.0 10 20",
+            "bounding_boxes.txt:4: box (x0=60, y0=2, x1=70, y1=22) lies outside the image of size 63x40",
+        ),
         ("bounding_boxes.txt", 4, "4 a b c d", "bounding_boxes.txt:4: expected 4 numbers"),
         ("train_test_split.txt", 3, "3 yes", "train_test_split.txt:3: is_training_image must be 0 or 1"),
         ("images.txt", 2, "x", "images.txt:2: expected <image_id> <relative path>"),

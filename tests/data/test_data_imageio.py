@@ -7,11 +7,10 @@ import io
 import cv2
 import numpy as np
 import pytest
+from datatest_helpers import JPEG_DAMAGE_MODES, damage_jpeg, noisy_jpeg
 
 from wsol.data import DatasetError
 from wsol.data.imageio import jpeg_damage, read_image
-
-from datatest_helpers import JPEG_DAMAGE_MODES, damage_jpeg, noisy_jpeg
 
 
 def photo(w: int = 131, h: int = 97) -> np.ndarray:
@@ -45,11 +44,15 @@ def test_sound_jpegs_decode_exactly_as_opencv(tmp_path):
     img = photo()
     cmyk = io.BytesIO()
     Image.fromarray(img).convert("CMYK").save(cmyk, "JPEG")
-    files = {"420": encode(img), "444": encode(img, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
-                                              cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444),
-             "progressive": encode(img, cv2.IMWRITE_JPEG_PROGRESSIVE, 1),
-             "restart": encode(img, cv2.IMWRITE_JPEG_RST_INTERVAL, 2), "grey": encode(img[..., 0]),
-             "cmyk": cmyk.getvalue(), "trailing": encode(img) + b"\x00junk after the end-of-image marker"}
+    files = {
+        "420": encode(img),
+        "444": encode(img, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444),
+        "progressive": encode(img, cv2.IMWRITE_JPEG_PROGRESSIVE, 1),
+        "restart": encode(img, cv2.IMWRITE_JPEG_RST_INTERVAL, 2),
+        "grey": encode(img[..., 0]),
+        "cmyk": cmyk.getvalue(),
+        "trailing": encode(img) + b"\x00junk after the end-of-image marker",
+    }
     for name, data in files.items():
         (tmp_path / f"{name}.jpg").write_bytes(data)
         got = read_image(tmp_path / f"{name}.jpg")

@@ -119,8 +119,22 @@ def test_overwrite_protection(tmp_path, tiny_synthetic):
 
 def test_cli_writes_dataset_and_preview(tmp_path, capsys):
     out, preview = tmp_path / "syn", tmp_path / "prev.png"
-    argv = ["--out", str(out), "--num-classes", "2", "--train-per-class", "1", "--val-per-class", "1",
-            "--test-per-class", "1", "--size-range", "64,72", "--preview", str(preview)]
+    argv = [
+        "--out",
+        str(out),
+        "--num-classes",
+        "2",
+        "--train-per-class",
+        "1",
+        "--val-per-class",
+        "1",
+        "--test-per-class",
+        "1",
+        "--size-range",
+        "64,72",
+        "--preview",
+        str(preview),
+    ]
     assert make_synthetic.main(argv) == 0
     assert "wrote 6 images (2 classes" in capsys.readouterr().out
     assert preview.stat().st_size > 0 and len(load_split(out, "train")) == 2

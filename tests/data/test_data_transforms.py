@@ -23,7 +23,8 @@ def image_and_mask(w=200, h=100):
 def run(transforms, boxes=BOX, w=200, h=100):
     img, mask = image_and_mask(w, h)
     out = A.Compose(transforms, bbox_params=bbox_params())(
-        image=img, bboxes=np.concatenate([boxes, np.arange(len(boxes))[:, None]], 1), mask=mask)
+        image=img, bboxes=np.concatenate([boxes, np.arange(len(boxes))[:, None]], 1), mask=mask
+    )
     return np.asarray(out["bboxes"], np.float64).reshape(-1, 5), out["mask"]
 
 
@@ -49,8 +50,7 @@ def test_crop_clips_and_drops_boxes():
 def test_resize_protocol_hand_computed():
     boxes, mask = run(build_transform("eval", 224).transforms[:-2])  # geometry only
     np.testing.assert_allclose(boxes[:, :4], [[33.6, 22.4, 44.8, 44.8]], rtol=1e-5)  # x * 224/200, y * 224/100
-    np.testing.assert_allclose(boxes_to_input(BOX, (200, 100), 224, "resize"), [[33.6, 22.4, 44.8, 44.8]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(boxes_to_input(BOX, (200, 100), 224, "resize"), [[33.6, 22.4, 44.8, 44.8]], rtol=1e-6)
 
 
 def test_resize_crop_protocol_hand_computed():
@@ -76,8 +76,11 @@ def test_back_mapping_hand_computed_and_clipped():
     np.testing.assert_allclose(out, [[12.5, 6.25, 187.5, 93.75]])
     # a box cut away by the centre crop maps to a degenerate clipped box
     np.testing.assert_allclose(boxes_to_input(np.array([[0, 0, 5, 5]]), (200, 100), 224, "resize_crop"), [[0, 0, 0, 0]])
-    np.testing.assert_allclose(boxes_to_original(np.array([[-50, 0, 300, 10]]), (200, 100), 224, "resize"),
-                               [[0, 0, 200, 100 * 10 / 224]], rtol=1e-6)
+    np.testing.assert_allclose(
+        boxes_to_original(np.array([[-50, 0, 300, 10]]), (200, 100), 224, "resize"),
+        [[0, 0, 200, 100 * 10 / 224]],
+        rtol=1e-6,
+    )
 
 
 def test_train_transform_keeps_boxes_and_masks_in_step():

@@ -66,15 +66,24 @@ def _break(root, name, text):
     [
         ("localization.txt", "imgs/a.png,1,2,10,12\nimgs/a.png,1,2,10\n", "localization.txt:2: expected 5 fields"),
         ("localization.txt", "imgs/a.png,1,2,10,12\nimgs/b.png,9,0,3,5\n", "localization.txt:2: box"),
-        ("localization.txt", "imgs/a.png,1,2,41,12\n", "localization.txt:1: box (x0=1, y0=2, x1=41, y1=12) lies "
-                                                     "outside the image of size 40x30"),
+        (
+            "localization.txt",
+            "imgs/a.png,1,2,41,12\n",
+            "localization.txt:1: box (x0=1, y0=2, x1=41, y1=12) lies outside the image of size 40x30",
+        ),
         ("localization.txt", "imgs/a.png,1,two,10,12\n", "localization.txt:1: y0 'two' is not a number"),
         ("localization.txt", "imgs/zzz.png,1,2,10,12\n", "localization.txt:1: image id 'imgs/zzz.png' is not listed"),
-        ("class_labels.txt", "imgs/a.png,0\nimgs/b.png,3\nimgs/c.png,1\n",
-         "class_labels.txt:2: unknown class id 3; expected an index in [0, 3)"),
+        (
+            "class_labels.txt",
+            "imgs/a.png,0\nimgs/b.png,3\nimgs/c.png,1\n",
+            "class_labels.txt:2: unknown class id 3; expected an index in [0, 3)",
+        ),
         ("class_labels.txt", "imgs/a.png,0\nimgs/b.png\nimgs/c.png,1\n", "class_labels.txt:2: expected 2 fields"),
-        ("image_sizes.txt", "imgs/a.png,40,30\nimgs/b.png,50,x\nimgs/c.png,30,30\n",
-         "image_sizes.txt:2: height 'x' is not an integer"),
+        (
+            "image_sizes.txt",
+            "imgs/a.png,40,30\nimgs/b.png,50,x\nimgs/c.png,30,30\n",
+            "image_sizes.txt:2: height 'x' is not an integer",
+        ),
         ("image_sizes.txt", "imgs/a.png,40,30\nimgs/c.png,30,30\n", "image_ids.txt:2: image 'imgs/b.png' has no line"),
         ("image_ids.txt", "imgs/a.png\nimgs/b.png\nimgs/a.png\n", "image_ids.txt:3: image id 'imgs/a.png' repeats"),
         ("image_ids.txt", "imgs/a.png\n../escape.png\n", "image_ids.txt:2"),
@@ -113,8 +122,11 @@ def test_image_size_disagreeing_with_metadata(wsoleval_boxes):
 def test_mask_of_wrong_size(wsoleval_masks):
     write_png(wsoleval_masks / "masks" / "x_m2.png", np.zeros((6, 6), np.uint8))
     ds = WSOLDataset(load_split(wsoleval_masks, "test"))
-    with pytest.raises(DatasetError, match=r"x_m2\.png: mask has size 6x6 .*image_ids\.txt:1.* expected the image "
-                                           r"size 8x6"):
+    with pytest.raises(
+        DatasetError,
+        match=r"x_m2\.png: mask has size 6x6 .*image_ids\.txt:1.* expected the image "
+        r"size 8x6",
+    ):
         ds[0]
 
 
@@ -148,11 +160,16 @@ def test_auto_detection_and_unknown_split(wsoleval_boxes):
 @pytest.mark.parametrize(
     "text,message",
     [
-        ("test/x.png,masks/x_m1.png\n", "localization.txt:1: expected 5 fields <image_id>,<x0>,<y0>,<x1>,<y1> (boxes) "
-                                        "or 3 fields <image_id>,<mask_path>,<ignore_path> (masks), got 2"),
+        (
+            "test/x.png,masks/x_m1.png\n",
+            "localization.txt:1: expected 5 fields <image_id>,<x0>,<y0>,<x1>,<y1> (boxes) "
+            "or 3 fields <image_id>,<mask_path>,<ignore_path> (masks), got 2",
+        ),
         ("test/x.png,masks/x_m1.png,\ntest/y.png,masks/y_m1.png\n", "localization.txt:2: expected 3 fields"),
-        ("test/x.png,masks/x_m1.png,masks/x_ign.png\ntest/x.png,masks/x_m2.png,masks/x_ign.png\n",
-         "localization.txt:2: a second ignore mask for 'test/x.png'"),
+        (
+            "test/x.png,masks/x_m1.png,masks/x_ign.png\ntest/x.png,masks/x_m2.png,masks/x_ign.png\n",
+            "localization.txt:2: a second ignore mask for 'test/x.png'",
+        ),
         ("test/x.png,,masks/x_ign.png\n", "localization.txt:1: expected 3 fields"),
     ],
 )
@@ -176,7 +193,8 @@ def test_separate_mask_root(wsoleval_masks, tmp_path):
     info = load_split(wsoleval_masks, "test", mask_root=tmp_path)
     assert info.mask_root == tmp_path
     (wsoleval_masks / "metadata" / "test" / "localization.txt").write_text(
-        "test/x.png,elsewhere/x_m1.png,elsewhere/x_ign.png\ntest/y.png,elsewhere/y_m1.png,\n")
+        "test/x.png,elsewhere/x_m1.png,elsewhere/x_ign.png\ntest/y.png,elsewhere/y_m1.png,\n"
+    )
     assert (load_split(wsoleval_masks, "test", mask_root=tmp_path).load_mask(0)[1:3, 1:3] == 1).all()
 
 

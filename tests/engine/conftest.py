@@ -19,7 +19,7 @@ class TinyBlobs(Dataset):
         self.boxes = []
         for i, c in enumerate(self.labels.tolist()):
             y, x = (c // 2) * half, (c % 2) * half
-            self.images[i, :, y + 2:y + half - 2, x + 2:x + half - 2] += 2.0
+            self.images[i, :, y + 2 : y + half - 2, x + 2 : x + half - 2] += 2.0
             self.boxes.append(torch.tensor([[x + 2, y + 2, x + half - 2, y + half - 2]], dtype=torch.float32))
         self.size = size
 
@@ -27,15 +27,36 @@ class TinyBlobs(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i: int) -> dict:
-        return {"image": self.images[i].clone(), "label": int(self.labels[i]), "boxes": self.boxes[i],
-                "orig_boxes": self.boxes[i], "orig_size": (self.size, self.size), "image_id": f"img{i}.png",
-                "mask": None}
+        return {
+            "image": self.images[i].clone(),
+            "label": int(self.labels[i]),
+            "boxes": self.boxes[i],
+            "orig_boxes": self.boxes[i],
+            "orig_size": (self.size, self.size),
+            "image_id": f"img{i}.png",
+            "mask": None,
+        }
 
 
 def tiny_config(tmp_path, *extra: str):
     """A CPU config small enough for a test: tiny backbone (8/16 channels), batch 8, 2 epochs."""
-    return load_config(None, [
-        f"output_dir={tmp_path}", "model.backbone=tiny", "model.backbone_args={channels: [8, 16, 16]}",
-        "model.head_width=16", "data.batch_size=8", "data.eval_batch_size=16", "data.num_workers=0",
-        "train.epochs=3", "train.log_every=2", "train.overlays=4", "train.device=cpu", "optim.lr=0.01",
-        "optim.schedule=cosine", "train.localization=false", *extra])
+    return load_config(
+        None,
+        [
+            f"output_dir={tmp_path}",
+            "model.backbone=tiny",
+            "model.backbone_args={channels: [8, 16, 16]}",
+            "model.head_width=16",
+            "data.batch_size=8",
+            "data.eval_batch_size=16",
+            "data.num_workers=0",
+            "train.epochs=3",
+            "train.log_every=2",
+            "train.overlays=4",
+            "train.device=cpu",
+            "optim.lr=0.01",
+            "optim.schedule=cosine",
+            "train.localization=false",
+            *extra,
+        ],
+    )

@@ -33,16 +33,29 @@ def small_benchmark(tmp_path_factory):
 
 @pytest.mark.parametrize("seed", [1])  # a seed on which branch A dies when the heads have no BatchNorm
 def test_both_acol_branches_learn_and_no_head_dies(small_benchmark, tmp_path, seed):
-    cfg = load_config(RECIPE, [f"data.root={small_benchmark}", f"output_dir={tmp_path}", f"train.seed={seed}",
-                               "model.backbone_args={channels: [16, 32, 48, 64]}", "model.head_width=32",
-                               "train.epochs=20", "train.eval_every=20", "train.localization=false",
-                               "train.overlays=0", "data.num_workers=0", "train.threads=2"])
+    cfg = load_config(
+        RECIPE,
+        [
+            f"data.root={small_benchmark}",
+            f"output_dir={tmp_path}",
+            f"train.seed={seed}",
+            "model.backbone_args={channels: [16, 32, 48, 64]}",
+            "model.head_width=32",
+            "train.epochs=20",
+            "train.eval_every=20",
+            "train.localization=false",
+            "train.overlays=0",
+            "data.num_workers=0",
+            "train.threads=2",
+        ],
+    )
     assert cfg.model.acol.head_batch_norm  # what the recipe guards
     train_set, val_set, num_classes, names = build_datasets(cfg)
     seed_everything(seed)
     model = build_model(cfg.model, num_classes)
-    summary = Trainer(cfg, model, train_set, val_set, class_names=names, progress=False, verbose=False,
-                      tensorboard=False).fit()
+    summary = Trainer(
+        cfg, model, train_set, val_set, class_names=names, progress=False, verbose=False, tensorboard=False
+    ).fit()
     metrics = summary["metrics"]
     chance = math.log(CLASSES)
     # a dead branch stays at chance (ln 4 = 1.39); measured on this run: ce_a 0.80, ce_b 1.09 (B sees A's
@@ -50,7 +63,12 @@ def test_both_acol_branches_learn_and_no_head_dies(small_benchmark, tmp_path, se
     assert metrics["train/ce_a"] < 0.7 * chance, metrics
     assert metrics["train/ce_b"] < 0.9 * chance, metrics
     assert 0.02 < metrics["train/erased_fraction"] < 0.6, metrics  # erasing happened, and not everywhere
-    batch = next(iter(torch.utils.data.DataLoader(val_set, batch_size=len(val_set),
-                                                  collate_fn=__import__("wsol").data.collate_samples)))
+    batch = next(
+        iter(
+            torch.utils.data.DataLoader(
+                val_set, batch_size=len(val_set), collate_fn=__import__("wsol").data.collate_samples
+            )
+        )
+    )
     dead = dead_channel_fraction(model, batch["image"], batch["label"])
     assert set(dead) == {"head_a", "head_b"} and all(v < 0.5 for v in dead.values()), dead

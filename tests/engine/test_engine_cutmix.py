@@ -21,8 +21,15 @@ CUTMIX = ("train.cutmix.prob=1.0", "train.cutmix.beta=1.0")
 
 def make_trainer(cfg, init_seed=0):
     seed_everything(init_seed)
-    return Trainer(cfg, build_model(cfg.model, 3), TinyBlobs(), TinyBlobs(8, seed=1), progress=False,
-                   verbose=False, tensorboard=False)
+    return Trainer(
+        cfg,
+        build_model(cfg.model, 3),
+        TinyBlobs(),
+        TinyBlobs(8, seed=1),
+        progress=False,
+        verbose=False,
+        tensorboard=False,
+    )
 
 
 def test_train_step_loss_is_the_mixed_loss_of_the_replayed_draws(tmp_path):

@@ -17,8 +17,12 @@ from wsol.engine.seed import seed_everything
 from wsol.engine.trainer import Trainer
 from wsol.models import build_model
 
-ARGS = ("model.method=cam", "model.backbone_args={channels: [8, 16, 16], batch_norm: false}", "train.epochs=2",
-        "optim.schedule=step")
+ARGS = (
+    "model.method=cam",
+    "model.backbone_args={channels: [8, 16, 16], batch_norm: false}",
+    "train.epochs=2",
+    "optim.schedule=step",
+)
 
 
 def _free_port() -> int:
@@ -28,8 +32,9 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     ctx = init_distributed("gloo")
     try:

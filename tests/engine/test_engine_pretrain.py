@@ -27,8 +27,28 @@ def test_shapes_images_are_a_pure_function_of_seed_and_index():
 
 def test_pretrain_cli_writes_weights_with_their_checksum_and_they_load(tmp_path):
     out = tmp_path / "w.pt"
-    code = run("pretrain", ["--out", str(out), "--train-images", "128", "--test-images", "48", "--epochs", "1",
-                            "--batch-size", "32", "--channels", "8", "16", "16", "--threads", "1", "--no-progress"])
+    code = run(
+        "pretrain",
+        [
+            "--out",
+            str(out),
+            "--train-images",
+            "128",
+            "--test-images",
+            "48",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--channels",
+            "8",
+            "16",
+            "16",
+            "--threads",
+            "1",
+            "--no-progress",
+        ],
+    )
     assert code == 0
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
@@ -46,8 +66,9 @@ def test_pretrain_rejects_fewer_images_than_a_batch(capsys):
 
 def test_shipped_weights_load_and_a_damaged_file_is_refused(tmp_path, monkeypatch):
     state, record = backbones.load_packaged_tiny_weights()
-    net = backbones.tiny(pretrained=True, channels=record["recipe"]["channels"],
-                         large_feature_map=record["recipe"]["large_feature_map"])
+    net = backbones.tiny(
+        pretrained=True, channels=record["recipe"]["channels"], large_feature_map=record["recipe"]["large_feature_map"]
+    )
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
     with pytest.raises(ValueError, match="shipped tiny weights are for channels"):
         backbones.tiny(pretrained=True, channels=(8, 8, 8))

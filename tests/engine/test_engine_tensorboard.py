@@ -16,8 +16,9 @@ def events(tmp_path_factory):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path_factory.mktemp("tb_run")
-    cfg = tiny_config(out, "model.method=acol", "train.epochs=3", "train.eval_every=2", "train.localization=true",
-                      "train.log_every=1")
+    cfg = tiny_config(
+        out, "model.method=acol", "train.epochs=3", "train.eval_every=2", "train.localization=true", "train.log_every=1"
+    )
     trainer = make_trainer(cfg)
     trainer.fit()
     acc = EventAccumulator(str(out / "tb"), size_guidance={"images": 0, "histograms": 0, "tensors": 0, "scalars": 0})

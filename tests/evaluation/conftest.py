@@ -26,20 +26,28 @@ class ImageReadingModel(WSOLModel):
         return WSOLOutput(logits, maps.expand(-1, self.num_classes, -1, -1), {})
 
 
-def blob_item(image_id: str, label: int, centre: tuple[int, int], gt: list[int], predicted: int,
-              with_mask: bool = False) -> dict:
+def blob_item(
+    image_id: str, label: int, centre: tuple[int, int], gt: list[int], predicted: int, with_mask: bool = False
+) -> dict:
     """A 224x224 'image' whose channel 0 is a 64x64 square at ``centre`` and whose top prediction is ``predicted``."""
     image = torch.zeros(3, 224, 224)
     cy, cx = centre
-    image[0, cy - 32: cy + 32, cx - 32: cx + 32] = 1.0
+    image[0, cy - 32 : cy + 32, cx - 32 : cx + 32] = 1.0
     image[1, 0, :3] = torch.tensor([0.1, 0.2, 0.3])
     image[1, 0, predicted] = 1.0
     mask = None
     if with_mask:
         mask = np.zeros((224, 224), np.uint8)
-        mask[gt[1]: gt[3] + 1, gt[0]: gt[2] + 1] = 1
-    return {"image": image, "label": label, "boxes": np.array([gt], np.float32),
-            "orig_boxes": np.array([gt], np.float32), "orig_size": (224, 224), "image_id": image_id, "mask": mask}
+        mask[gt[1] : gt[3] + 1, gt[0] : gt[2] + 1] = 1
+    return {
+        "image": image,
+        "label": label,
+        "boxes": np.array([gt], np.float32),
+        "orig_boxes": np.array([gt], np.float32),
+        "orig_size": (224, 224),
+        "image_id": image_id,
+        "mask": mask,
+    }
 
 
 def make_loader(with_mask: bool = False):

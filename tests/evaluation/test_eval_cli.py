@@ -54,9 +54,23 @@ def _expected(ids, sizes, boxes, maps):
 def test_evaluate_scoremaps_boxes_match_reference(tmp_path, capsys):
     fixture = _write_box_fixture(tmp_path)
     out = tmp_path / "out"
-    rc = scoremaps_cli.main(["--scoremap-root", str(tmp_path / "scoremaps"), "--metadata-root",
-                             str(tmp_path / "metadata"), "--split", "test", "--cam-curve-interval", "0.01",
-                             "--fixed-threshold", "0.3", "--out", str(out), "--no-progress"])
+    rc = scoremaps_cli.main(
+        [
+            "--scoremap-root",
+            str(tmp_path / "scoremaps"),
+            "--metadata-root",
+            str(tmp_path / "metadata"),
+            "--split",
+            "test",
+            "--cam-curve-interval",
+            "0.01",
+            "--fixed-threshold",
+            "0.3",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     result = json.loads((out / "evaluation.json").read_text())
     maxboxacc, v2 = _expected(*fixture)
@@ -78,14 +92,35 @@ def test_wsolevaluation_spelling_and_headline(tmp_path, capsys):
         gt = np.array([[int(b[0] * 224.0 / w), int(b[1] * 224.0 / h), int(b[2] * 224.0 / w), int(b[3] * 224.0 / h)]])
         v1.append(reference_best_iou(maps[image_id], THR, gt, multi_contour=False))
         v2.append(reference_best_iou(maps[image_id], THR, gt, multi_contour=True))
-    best = {kind: {d: 100 * (np.array(ious) >= d / 100).mean(0).max() for d in (30, 50, 70)}
-            for kind, ious in (("v1", v1), ("v2", v2))}
-    base = ["--scoremap_root", str(tmp_path / "scoremaps"), "--metadata_root", str(tmp_path / "wsolmeta"),
-            "--dataset_name", "CUB", "--split", "test", "--cam_curve_interval", "0.01",
-            "--iou_threshold_list", "30", "50", "70", "--out", str(tmp_path / "out"), "--no-progress"]
-    cases = [([], best["v1"][50]), (["--multi_contour_eval"], best["v2"][50]),
-             (["--multi_contour_eval", "False", "--multi_iou_eval", "True"], np.mean(list(best["v1"].values()))),
-             (["--multi_contour_eval", "yes", "--multi_iou_eval"], np.mean(list(best["v2"].values())))]
+    best = {
+        kind: {d: 100 * (np.array(ious) >= d / 100).mean(0).max() for d in (30, 50, 70)}
+        for kind, ious in (("v1", v1), ("v2", v2))
+    }
+    base = [
+        "--scoremap_root",
+        str(tmp_path / "scoremaps"),
+        "--metadata_root",
+        str(tmp_path / "wsolmeta"),
+        "--dataset_name",
+        "CUB",
+        "--split",
+        "test",
+        "--cam_curve_interval",
+        "0.01",
+        "--iou_threshold_list",
+        "30",
+        "50",
+        "70",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+    ]
+    cases = [
+        ([], best["v1"][50]),
+        (["--multi_contour_eval"], best["v2"][50]),
+        (["--multi_contour_eval", "False", "--multi_iou_eval", "True"], np.mean(list(best["v1"].values()))),
+        (["--multi_contour_eval", "yes", "--multi_iou_eval"], np.mean(list(best["v2"].values()))),
+    ]
     for extra, expected in cases:
         assert scoremaps_cli.main(base + extra) == 0
         last = capsys.readouterr().out.strip().splitlines()[-1]
@@ -95,7 +130,8 @@ def test_wsolevaluation_spelling_and_headline(tmp_path, capsys):
     assert exc.value.code == 2  # argparse's usage error, its message on stderr
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "wsol evaluate-scoremaps: error: argument --multi-contour-eval/--multi_contour_eval: expected a boolean "
-        "(true/false, yes/no, 1/0), got 'maybe'")
+        "(true/false, yes/no, 1/0), got 'maybe'"
+    )
 
 
 def test_evaluate_scoremaps_masks_perfect_map(tmp_path, capsys):
@@ -106,7 +142,7 @@ def test_evaluate_scoremaps_masks_perfect_map(tmp_path, capsys):
     lines = []
     for i in range(2):
         fg = np.zeros((300, 200), np.uint8)
-        fg[50 + 20 * i: 200, 40:150] = 255
+        fg[50 + 20 * i : 200, 40:150] = 255
         ignore = np.zeros_like(fg)
         ignore[0:40, 0:40] = 255
         cv2.imwrite(str(tmp_path / "masks" / f"m{i}.png"), fg)
@@ -118,9 +154,26 @@ def test_evaluate_scoremaps_masks_perfect_map(tmp_path, capsys):
     (meta / "class_labels.txt").write_text("im0.jpg,0\nim1.jpg,0\n")
     (meta / "localization.txt").write_text("".join(lines))
     out = tmp_path / "out"
-    assert scoremaps_cli.main(["--scoremap-root", str(tmp_path / "maps"), "--metadata-root", str(tmp_path / "meta"),
-                               "--split", "val", "--mask-root", str(tmp_path / "masks"), "--cam-curve-interval",
-                               "0.01", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        scoremaps_cli.main(
+            [
+                "--scoremap-root",
+                str(tmp_path / "maps"),
+                "--metadata-root",
+                str(tmp_path / "meta"),
+                "--split",
+                "val",
+                "--mask-root",
+                str(tmp_path / "masks"),
+                "--cam-curve-interval",
+                "0.01",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     result = json.loads((out / "evaluation.json").read_text())
     assert result["pxap"] == pytest.approx(100.0) and result["oracle/piou"] == pytest.approx(100.0)
     assert (out / "evaluation_pxap_pr.png").is_file()
@@ -129,10 +182,28 @@ def test_evaluate_scoremaps_masks_perfect_map(tmp_path, capsys):
     (tmp_path / "meta").rename(tmp_path / "wsolmeta" / "OpenImages")
     (tmp_path / "dataset").mkdir()
     (tmp_path / "masks").rename(tmp_path / "dataset" / "OpenImages")
-    assert scoremaps_cli.main(["--scoremap_root", str(tmp_path / "maps"), "--metadata_root",
-                               str(tmp_path / "wsolmeta"), "--dataset_name", "OpenImages", "--split", "val",
-                               "--mask_root", str(tmp_path / "dataset"), "--cam_curve_interval", "0.01",
-                               "--out", str(out), "--no-progress"]) == 0
+    assert (
+        scoremaps_cli.main(
+            [
+                "--scoremap_root",
+                str(tmp_path / "maps"),
+                "--metadata_root",
+                str(tmp_path / "wsolmeta"),
+                "--dataset_name",
+                "OpenImages",
+                "--split",
+                "val",
+                "--mask_root",
+                str(tmp_path / "dataset"),
+                "--cam_curve_interval",
+                "0.01",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip().splitlines()[-1] == "localization: 100.0"
 
 
@@ -143,8 +214,21 @@ def test_evaluate_checkpoint_with_fixed_threshold_from_val(tmp_path, monkeypatch
     splits = []
     monkeypatch.setattr(evaluate_cli, "_loader", lambda args, split: splits.append(split) or make_loader())
     out = tmp_path / "eval"
-    rc = evaluate_cli.main(["--checkpoint", str(tmp_path / "ckpt.pt"), "--split", "test", "--fixed-threshold-from",
-                            "val", "--device", "cpu", "--out", str(out), "--no-progress"])
+    rc = evaluate_cli.main(
+        [
+            "--checkpoint",
+            str(tmp_path / "ckpt.pt"),
+            "--split",
+            "test",
+            "--fixed-threshold-from",
+            "val",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and splits == ["val", "test"]
     result = json.loads((out / "evaluation.json").read_text())
     assert result["fixed/threshold"] == pytest.approx(result["oracle/maxboxacc_threshold"], abs=0.005)
@@ -153,8 +237,9 @@ def test_evaluate_checkpoint_with_fixed_threshold_from_val(tmp_path, monkeypatch
 
 
 def test_comparison_table_by_hand():
-    table = evaluate_cli.comparison_table({"native": {"top1_cls": 50.0, "pxap": 61.234},
-                                           "gradcam": {"top1_cls": 50.0, "pxap": 70.0}})
+    table = evaluate_cli.comparison_table(
+        {"native": {"top1_cls": 50.0, "pxap": 61.234}, "gradcam": {"top1_cls": 50.0, "pxap": 70.0}}
+    )
     lines = table.splitlines()
     assert lines[0] == "| map source | top-1 cls | PxAP |"
     assert lines[2] == "| native | 50.00 | 61.23 |" and lines[3] == "| gradcam | 50.00 | 70.00 |"
@@ -169,8 +254,16 @@ def test_evaluate_several_map_sources_one_command(tmp_path, monkeypatch, capsys)
     from wsol.models import build_model
 
     torch.manual_seed(0)
-    cfg = OmegaConf.create({"method": "cam", "backbone": "tiny", "pretrained": False,
-                            "backbone_args": {"channels": [8, 8, 8, 8]}, "head_width": 8, "cam_head_width": 0})
+    cfg = OmegaConf.create(
+        {
+            "method": "cam",
+            "backbone": "tiny",
+            "pretrained": False,
+            "backbone_args": {"channels": [8, 8, 8, 8]},
+            "head_width": 8,
+            "cam_head_width": 0,
+        }
+    )
     from wsol.config.schema import ModelConfig
 
     model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg)
@@ -178,9 +271,22 @@ def test_evaluate_several_map_sources_one_command(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(checkpoint, "load_model", lambda path, map_location="cpu": (net, {}))
     monkeypatch.setattr(evaluate_cli, "_loader", lambda args, split: make_loader())
     out = tmp_path / "eval"
-    rc = evaluate_cli.main(["--checkpoint", str(tmp_path / "ckpt.pt"), "--fixed-threshold-from", "val",
-                            "--cam-method", "native", "gradcam", "--device", "cpu", "--out", str(out),
-                            "--no-progress"])
+    rc = evaluate_cli.main(
+        [
+            "--checkpoint",
+            str(tmp_path / "ckpt.pt"),
+            "--fixed-threshold-from",
+            "val",
+            "--cam-method",
+            "native",
+            "gradcam",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     native = json.loads((out / "evaluation.json").read_text())
     gradcam = json.loads((tmp_path / "eval_gradcam" / "evaluation.json").read_text())
@@ -203,11 +309,35 @@ def test_evaluate_at_the_methods_paper_threshold(tmp_path, monkeypatch):
     monkeypatch.setattr(evaluate_cli, "_loader", lambda args, split: splits.append(split) or make_loader())
     torch.save({"model": {}, "config": {"model": {"method": "bas", "bas": {"threshold": 0.15}}}}, tmp_path / "bas.pt")
     out = tmp_path / "eval"
-    rc = evaluate_cli.main(["--checkpoint", str(tmp_path / "bas.pt"), "--split", "test", "--fixed-threshold-from",
-                            "paper", "--device", "cpu", "--out", str(out), "--no-progress"])
+    rc = evaluate_cli.main(
+        [
+            "--checkpoint",
+            str(tmp_path / "bas.pt"),
+            "--split",
+            "test",
+            "--fixed-threshold-from",
+            "paper",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and splits == ["test"]
     assert json.loads((out / "evaluation.json").read_text())["fixed/threshold"] == pytest.approx(0.15)
     torch.save({"model": {}, "config": {"model": {"method": "cam"}}}, tmp_path / "cam.pt")
     with pytest.raises(UserInputError, match="'cam' has no paper threshold"):
-        evaluate_cli.main(["--checkpoint", str(tmp_path / "cam.pt"), "--fixed-threshold-from", "paper",
-                           "--device", "cpu", "--out", str(out), "--no-progress"])
+        evaluate_cli.main(
+            [
+                "--checkpoint",
+                str(tmp_path / "cam.pt"),
+                "--fixed-threshold-from",
+                "paper",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )

@@ -7,8 +7,9 @@ from wsol.models.base import Localization
 
 def test_evaluate_model_figures(model):
     model.train()
-    out = evaluate_model(model, make_loader(), cam_curve_interval=0.01, fixed_threshold=0.5, with_curves=True,
-                         progress=False)
+    out = evaluate_model(
+        model, make_loader(), cam_curve_interval=0.01, fixed_threshold=0.5, with_curves=True, progress=False
+    )
     assert model.training  # mode restored
     assert out["num_images"] == 3
     assert out["top1_cls"] == pytest.approx(200 / 3)  # images 1 and 3 are top-1 correct
@@ -51,10 +52,12 @@ def test_evaluate_model_empty_loader(model):
 def test_overlapped_post_processing_gives_identical_figures(model):
     """The GPU pipelining (post-processing of batch i in a worker while the model runs batch i + 1) changes
     nothing: same figures and curves (two batches, processed in order); errors still surface."""
-    plain = evaluate_model(model, make_loader(with_mask=True), fixed_threshold=0.4, with_curves=True,
-                           progress=False, overlap=False)
-    piped = evaluate_model(model, make_loader(with_mask=True), fixed_threshold=0.4, with_curves=True,
-                           progress=False, overlap=True)
+    plain = evaluate_model(
+        model, make_loader(with_mask=True), fixed_threshold=0.4, with_curves=True, progress=False, overlap=False
+    )
+    piped = evaluate_model(
+        model, make_loader(with_mask=True), fixed_threshold=0.4, with_curves=True, progress=False, overlap=True
+    )
     for key in ("images_per_s",):
         plain.pop(key), piped.pop(key)
     assert piped == plain

@@ -8,10 +8,9 @@ from wsol.data.records import IGNORE_VALUE
 from wsol.evaluation import BoxEvaluator, ClassificationEvaluator, EvalBatch, EvaluatorGroup, MaskEvaluator
 
 THR5 = np.arange(0, 1, 0.2)
-UNIMODAL = np.array([[0.0, 0.0, 0.0, 0.0, 0.0],
-                     [0.0, 0.4, 0.4, 0.4, 0.6],
-                     [0.0, 0.4, 1.0, 0.8, 0.6],
-                     [0.0, 0.4, 0.4, 0.4, 0.6]])
+UNIMODAL = np.array(
+    [[0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.4, 0.4, 0.4, 0.6], [0.0, 0.4, 1.0, 0.8, 0.6], [0.0, 0.4, 0.4, 0.4, 0.6]]
+)
 GT = np.array([[2, 2, 3, 3]])  # 4 pixels
 
 
@@ -68,8 +67,12 @@ def test_box_evaluator_bad_input():
 
 
 def _mask_batch(maps, masks):
-    return EvalBatch(image_ids=[f"m{i}" for i in range(len(maps))], labels=np.zeros(len(maps), int),
-                     norm_maps=torch.as_tensor(maps), masks=torch.as_tensor(masks, dtype=torch.uint8))
+    return EvalBatch(
+        image_ids=[f"m{i}" for i in range(len(maps))],
+        labels=np.zeros(len(maps), int),
+        norm_maps=torch.as_tensor(maps),
+        masks=torch.as_tensor(masks, dtype=torch.uint8),
+    )
 
 
 def _random_masks(rng, n=3, size=16):
@@ -115,7 +118,7 @@ def test_pxap_piou_match_slow_path_and_fixed_threshold():
     thr = np.arange(0, 1, 0.05)
     ev = MaskEvaluator(thr, fixed_threshold=0.3)
     for i in range(len(maps)):  # one image at a time: pooled histograms
-        ev.process(_mask_batch(maps[i:i + 1], masks[i:i + 1]))
+        ev.process(_mask_batch(maps[i : i + 1], masks[i : i + 1]))
     out = ev.evaluate()
     ap, piou, curve = _pxap_slow(maps, masks, thr)
     assert out["pxap"] == pytest.approx(ap, abs=1e-9)

@@ -19,7 +19,7 @@ from wsol.localization.maps import quantize_maps
 
 def _rect(shape, rows, cols, scale=1):
     m = np.zeros((shape * scale, shape * scale), np.uint8)
-    m[rows[0] * scale: rows[1] * scale, cols[0] * scale: cols[1] * scale] = 255
+    m[rows[0] * scale : rows[1] * scale, cols[0] * scale : cols[1] * scale] = 255
     return m
 
 
@@ -38,8 +38,9 @@ def _write_openimages(tmp_path, with_ignore: bool):
     (meta / "class_labels.txt").write_text("test/a.jpg,0\ntest/b.jpg,1\n")
     (meta / "image_sizes.txt").write_text("")
     ignore = "test/a_ignore.png" if with_ignore else ""
-    (meta / "localization.txt").write_text(f"test/a.jpg,test/a_m1.png,{ignore}\ntest/a.jpg,test/a_m2.png,\n"
-                                           "test/b.jpg,test/b_m1.png,\n")
+    (meta / "localization.txt").write_text(
+        f"test/a.jpg,test/a_m1.png,{ignore}\ntest/a.jpg,test/a_m2.png,\ntest/b.jpg,test/b_m1.png,\n"
+    )
     maps = tmp_path / "scoremaps" / "test"
     maps.mkdir(parents=True)
     a = np.zeros((224, 224))
@@ -64,26 +65,50 @@ def _pxap_by_hand(with_ignore: bool) -> float:
     tp = np.array([10000, 10000 + 2500 + 5000, 22500], float)
     fp = np.array([5376 + extra1, 5376 + extra1 + 2976, 5376 + extra1 + 2976 + 17820 + 34800 + extra0], float)
     precision, recall = tp / (tp + fp), tp / 22500
-    return 100 * float(precision[0] * recall[0] + precision[1] * (recall[1] - recall[0])
-                       + precision[2] * (recall[2] - recall[1]))
+    return 100 * float(
+        precision[0] * recall[0] + precision[1] * (recall[1] - recall[0]) + precision[2] * (recall[2] - recall[1])
+    )
 
 
 @pytest.mark.parametrize("with_ignore", [True, False])
 def test_pxap_multi_mask_images_by_hand(tmp_path, capsys, with_ignore):
     maps = _write_openimages(tmp_path, with_ignore)
     out = tmp_path / "out"
-    assert scoremaps_cli.main(["--scoremap_root", str(tmp_path / "scoremaps"), "--metadata_root",
-                               str(tmp_path / "metadata"), "--dataset_name", "OpenImages", "--split", "test",
-                               "--mask_root", str(tmp_path / "dataset"), "--cam_curve_interval", "0.1",
-                               "--out", str(out), "--no-progress"]) == 0
+    assert (
+        scoremaps_cli.main(
+            [
+                "--scoremap_root",
+                str(tmp_path / "scoremaps"),
+                "--metadata_root",
+                str(tmp_path / "metadata"),
+                "--dataset_name",
+                "OpenImages",
+                "--split",
+                "test",
+                "--mask_root",
+                str(tmp_path / "dataset"),
+                "--cam_curve_interval",
+                "0.1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     expected = _pxap_by_hand(with_ignore)
     assert json.loads((out / "evaluation.json").read_text())["pxap"] == pytest.approx(expected, abs=1e-9)
     assert float(capsys.readouterr().out.strip().splitlines()[-1].split()[-1]) == pytest.approx(expected, abs=1e-9)
     # wsolevaluation's Python API, map by map, gives the same figure
-    ev = compat.MaskEvaluator(metadata=compat.configure_metadata(tmp_path / "metadata" / "OpenImages" / "test"),
-                              dataset_name="OpenImages", split="test", cam_threshold_list=list(np.arange(0, 1, 0.1)),
-                              iou_threshold_list=[30, 50, 70], mask_root=tmp_path / "dataset" / "OpenImages",
-                              multi_contour_eval=False)
+    ev = compat.MaskEvaluator(
+        metadata=compat.configure_metadata(tmp_path / "metadata" / "OpenImages" / "test"),
+        dataset_name="OpenImages",
+        split="test",
+        cam_threshold_list=list(np.arange(0, 1, 0.1)),
+        iou_threshold_list=[30, 50, 70],
+        mask_root=tmp_path / "dataset" / "OpenImages",
+        multi_contour_eval=False,
+    )
     for image_id, m in maps.items():
         ev.accumulate(m, image_id)
     assert ev.compute() == pytest.approx(expected, abs=1e-9)
@@ -93,10 +118,13 @@ def test_pxap_multi_mask_images_by_hand(tmp_path, capsys, with_ignore):
 def test_ignore_mask_only_on_first_line_is_kept(tmp_path):
     """The ignore path of a multi-mask image is on its first line; the later lines leave it empty."""
     _write_openimages(tmp_path, with_ignore=True)
-    split = read_wsoleval_folder(tmp_path / "metadata" / "OpenImages" / "test", tmp_path,
-                                 tmp_path / "dataset" / "OpenImages")
+    split = read_wsoleval_folder(
+        tmp_path / "metadata" / "OpenImages" / "test", tmp_path, tmp_path / "dataset" / "OpenImages"
+    )
     assert split.records[0].ignore_path == "test/a_ignore.png" and split.records[0].mask_paths == (
-        "test/a_m1.png", "test/a_m2.png")
+        "test/a_m1.png",
+        "test/a_m2.png",
+    )
     mask = split.load_mask(0, out_size=224)
     assert (mask == 255).sum() == 16880 and (mask == 1).sum() == 12500
 
@@ -142,9 +170,24 @@ def test_feature_resolution_maps_end_to_end(tmp_path):
         np.save(tmp_path / "scoremaps" / f"{image_id}.npy", small)
         maps[image_id] = _cv2_reference(small)
     out = tmp_path / "out"
-    assert scoremaps_cli.main(["--scoremap-root", str(tmp_path / "scoremaps"), "--metadata-root",
-                               str(tmp_path / "metadata"), "--split", "test", "--cam-curve-interval", "0.01",
-                               "--out", str(out), "--no-progress"]) == 0
+    assert (
+        scoremaps_cli.main(
+            [
+                "--scoremap-root",
+                str(tmp_path / "scoremaps"),
+                "--metadata-root",
+                str(tmp_path / "metadata"),
+                "--split",
+                "test",
+                "--cam-curve-interval",
+                "0.01",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     result = json.loads((out / "evaluation.json").read_text())
     maxboxacc, v2 = _expected(ids, sizes, boxes, maps)
     assert result["oracle/maxboxacc"] == pytest.approx(maxboxacc, abs=1e-9)
@@ -155,11 +198,17 @@ def test_feature_resolution_maps_end_to_end(tmp_path):
 def test_compat_box_evaluator_map_by_map_matches_native(tmp_path, multi_contour):
     ids, sizes, boxes, maps = _write_box_fixture(tmp_path, n=7)
     split = read_wsoleval_folder(tmp_path / "metadata" / "test", tmp_path)
-    native = evaluate_scoremaps(tmp_path / "scoremaps", split, cam_curve_interval=0.01, progress=False,
-                                chunk_size=3)
-    ev = compat.BoxEvaluator(metadata=compat.configure_metadata(tmp_path / "metadata" / "test"), dataset_name="CUB",
-                             split="test", cam_threshold_list=list(THR), iou_threshold_list=[30, 50, 70],
-                             mask_root=None, multi_contour_eval=multi_contour, batch_size=3)
+    native = evaluate_scoremaps(tmp_path / "scoremaps", split, cam_curve_interval=0.01, progress=False, chunk_size=3)
+    ev = compat.BoxEvaluator(
+        metadata=compat.configure_metadata(tmp_path / "metadata" / "test"),
+        dataset_name="CUB",
+        split="test",
+        cam_threshold_list=list(THR),
+        iou_threshold_list=[30, 50, 70],
+        mask_root=None,
+        multi_contour_eval=multi_contour,
+        batch_size=3,
+    )
     for image_id in ids:
         ev.accumulate(np.load(tmp_path / "scoremaps" / f"{image_id}.npy"), image_id)
     assert ev.cnt == 7
@@ -179,10 +228,24 @@ def test_compat_refuses_what_wsolevaluation_refuses(tmp_path):
     ids, *_ = _write_box_fixture(tmp_path, n=2)
     meta = compat.configure_metadata(tmp_path / "metadata" / "test")
     with pytest.raises(ValueError, match="must be performed on OpenImages"):
-        compat.MaskEvaluator(metadata=meta, dataset_name="CUB", split="test", cam_threshold_list=list(THR),
-                             iou_threshold_list=[50], mask_root=tmp_path, multi_contour_eval=False)
-    ev = compat.BoxEvaluator(metadata=meta, dataset_name="CUB", split="test", cam_threshold_list=list(THR),
-                             iou_threshold_list=[50], mask_root=None, multi_contour_eval=False)
+        compat.MaskEvaluator(
+            metadata=meta,
+            dataset_name="CUB",
+            split="test",
+            cam_threshold_list=list(THR),
+            iou_threshold_list=[50],
+            mask_root=tmp_path,
+            multi_contour_eval=False,
+        )
+    ev = compat.BoxEvaluator(
+        metadata=meta,
+        dataset_name="CUB",
+        split="test",
+        cam_threshold_list=list(THR),
+        iou_threshold_list=[50],
+        mask_root=None,
+        multi_contour_eval=False,
+    )
     with pytest.raises(ValueError, match="2D"):
         ev.accumulate(np.zeros((2, 224, 224)), ids[0])
     with pytest.raises(ValueError, match="nans"):
@@ -193,10 +256,17 @@ def test_compat_refuses_what_wsolevaluation_refuses(tmp_path):
         ev.accumulate(np.zeros((224, 224)), "nope.jpg")
 
 
-@pytest.mark.parametrize("array", [
-    np.arange(12, dtype=np.float16).reshape(3, 4), np.random.default_rng(0).random((5, 7)).astype(">f8"),
-    np.asfortranarray(np.arange(20, dtype=np.float32).reshape(4, 5)), np.arange(6, dtype=np.int64).reshape(2, 3),
-    np.zeros((0, 3)), np.float64(2.5)])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(12, dtype=np.float16).reshape(3, 4),
+        np.random.default_rng(0).random((5, 7)).astype(">f8"),
+        np.asfortranarray(np.arange(20, dtype=np.float32).reshape(4, 5)),
+        np.arange(6, dtype=np.int64).reshape(2, 3),
+        np.zeros((0, 3)),
+        np.float64(2.5),
+    ],
+)
 def test_npy_reader_equals_np_load(tmp_path, array):
     from wsol.evaluation.scoremaps import _load_npy
 
@@ -212,13 +282,21 @@ def test_scoremap_path_needs_neither_torch_nor_matplotlib(tmp_path):
     from pathlib import Path
 
     _write_box_fixture(tmp_path, n=2)
-    code = ("import sys; from wsol.cli import evaluate_scoremaps as c; "
-            f"c.main(['--scoremap-root', {str(tmp_path / 'scoremaps')!r}, '--metadata-root', "
-            f"{str(tmp_path / 'metadata')!r}, '--out', {str(tmp_path / 'o')!r}, '--no-progress', '--no-plots']); "
-            "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    code = (
+        "import sys; from wsol.cli import evaluate_scoremaps as c; "
+        f"c.main(['--scoremap-root', {str(tmp_path / 'scoremaps')!r}, '--metadata-root', "
+        f"{str(tmp_path / 'metadata')!r}, '--out', {str(tmp_path / 'o')!r}, '--no-progress', '--no-plots']); "
+        "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"
+    )
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
-                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["evaluation.json"]

@@ -15,9 +15,12 @@ CLASS_NAMES = ["a", "b", "c"]
 
 
 def tiny_config():
-    return config_from_dict({"model": {"method": "cam", "backbone": "tiny",
-                                       "backbone_args": {"channels": [8, 8, 8]}},
-                             "data": {"input_size": 64}})
+    return config_from_dict(
+        {
+            "model": {"method": "cam", "backbone": "tiny", "backbone_args": {"channels": [8, 8, 8]}},
+            "data": {"input_size": 64},
+        }
+    )
 
 
 def write_checkpoint(path: Path, localization: dict | None) -> Path:
@@ -25,8 +28,13 @@ def write_checkpoint(path: Path, localization: dict | None) -> Path:
     torch.manual_seed(0)
     cfg = tiny_config()
     model = build_model(cfg.model, len(CLASS_NAMES))
-    state = {"model": model.state_dict(), "config": to_plain(cfg), "num_classes": len(CLASS_NAMES),
-             "class_names": CLASS_NAMES, "epoch": 0}
+    state = {
+        "model": model.state_dict(),
+        "config": to_plain(cfg),
+        "num_classes": len(CLASS_NAMES),
+        "class_names": CLASS_NAMES,
+        "epoch": 0,
+    }
     if localization is not None:
         state["localization"] = localization
     atomic_torch_save(state, path)
@@ -36,8 +44,9 @@ def write_checkpoint(path: Path, localization: dict | None) -> Path:
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Path:
     """The tiny CAM with a stored fixed threshold of 0.3 (as the evaluator would have chosen on val)."""
-    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt",
-                            {"threshold": 0.3, "metric": "MaxBoxAccV2", "split": "val"})
+    return write_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "tiny.pt", {"threshold": 0.3, "metric": "MaxBoxAccV2", "split": "val"}
+    )
 
 
 @pytest.fixture()
@@ -60,6 +69,7 @@ def synthetic_root(tmp_path_factory) -> Path:
     from wsol.data.synthetic import SyntheticConfig, generate
 
     root = tmp_path_factory.mktemp("syn") / "synthetic"
-    generate(root, SyntheticConfig(num_classes=3, train_per_class=0, val_per_class=0, test_per_class=3,
-                                   size_range=(48, 64)))
+    generate(
+        root, SyntheticConfig(num_classes=3, train_per_class=0, val_per_class=0, test_per_class=3, size_range=(48, 64))
+    )
     return root

@@ -13,9 +13,28 @@ from wsol.cli.export import main
 
 
 def args(checkpoint: Path, root: Path, out: Path, *extra: str) -> list[str]:
-    return ["--checkpoint", str(checkpoint), "--data", str(root), "--split", "test", "--out", str(out),
-            "--shard-size", "2", "--batch-size", "2", "--workers", "0", "--topk", "2", "--threads", "1",
-            "--no-progress", *extra]
+    return [
+        "--checkpoint",
+        str(checkpoint),
+        "--data",
+        str(root),
+        "--split",
+        "test",
+        "--out",
+        str(out),
+        "--shard-size",
+        "2",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+        "--topk",
+        "2",
+        "--threads",
+        "1",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -28,10 +47,22 @@ def test_export_cli_two_processes_equal_one(checkpoint, synthetic_root, tmp_path
     assert "COCO bbox" in capsys.readouterr().out
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
-    procs = [subprocess.Popen([sys.executable, "-m", "wsol", "export",
-                               *args(checkpoint, synthetic_root, multi, "--rank", str(r), "--world-size", "2")],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in (0, 1)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wsol",
+                "export",
+                *args(checkpoint, synthetic_root, multi, "--rank", str(r), "--world-size", "2"),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for r in (0, 1)
+    ]
     for p in procs:
         output = p.communicate(timeout=120)[0]
         assert p.returncode == 0, output
@@ -63,9 +94,23 @@ def test_export_cli_torchrun_gloo_equals_one_process(checkpoint, synthetic_root,
     assert main(args(checkpoint, synthetic_root, single)) == 0
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_PORT")}
     env["OMP_NUM_THREADS"] = "1"
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "wsol", "export", *args(checkpoint, synthetic_root, multi)],
-                          env=env, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "wsol",
+            "export",
+            *args(checkpoint, synthetic_root, multi),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "world size 2" in proc.stdout and "merged 9 images" in proc.stdout
     assert tree(multi) == tree(single)

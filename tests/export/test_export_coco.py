@@ -11,8 +11,10 @@ import pytest
 from wsol.export.coco import coco_eval, coco_from_dict, dataset_json, gt_box_dataset, gt_mask_dataset, results_json
 from wsol.export.writers import decode_rle, encode_rle
 
-IMAGES = [{"id": 1, "file_name": "x/a.jpg", "width": 40, "height": 30},
-          {"id": 2, "file_name": "x/b.jpg", "width": 50, "height": 20}]
+IMAGES = [
+    {"id": 1, "file_name": "x/a.jpg", "width": 40, "height": 30},
+    {"id": 2, "file_name": "x/b.jpg", "width": 50, "height": 20},
+]
 NAMES = ["cat", "dog"]
 
 
@@ -33,9 +35,15 @@ def test_export_rle_rejects_non_2d():
 def _det(image_id, box, score, cat=1, size=(30, 40)):
     x, y, w, h = box
     mask = np.zeros(size, bool)
-    mask[int(y):int(y + h), int(x):int(x + w)] = True
-    return {"image_id": image_id, "category_id": cat, "bbox": list(box), "score": score,
-            "segmentation": encode_rle(mask), "area": int(mask.sum())}
+    mask[int(y) : int(y + h), int(x) : int(x + w)] = True
+    return {
+        "image_id": image_id,
+        "category_id": cat,
+        "bbox": list(box),
+        "score": score,
+        "segmentation": encode_rle(mask),
+        "area": int(mask.sum()),
+    }
 
 
 def test_export_results_load_with_pycocotools():
@@ -49,10 +57,14 @@ def test_export_results_load_with_pycocotools():
 
 
 def test_export_perfect_boxes_and_masks_give_ap_1():
-    gt = gt_box_dataset(IMAGES, [np.array([[5, 5, 25, 15]]), np.array([[0, 0, 10, 10], [20, 5, 40, 15]])],
-                        [0, 1], NAMES)
-    dets = [_det(1, (5, 5, 20, 10), 0.9), _det(2, (0, 0, 10, 10), 0.8, cat=2, size=(20, 50)),
-            _det(2, (20, 5, 20, 10), 0.7, cat=2, size=(20, 50))]
+    gt = gt_box_dataset(
+        IMAGES, [np.array([[5, 5, 25, 15]]), np.array([[0, 0, 10, 10], [20, 5, 40, 15]])], [0, 1], NAMES
+    )
+    dets = [
+        _det(1, (5, 5, 20, 10), 0.9),
+        _det(2, (0, 0, 10, 10), 0.8, cat=2, size=(20, 50)),
+        _det(2, (20, 5, 20, 10), 0.7, cat=2, size=(20, 50)),
+    ]
     box = coco_eval(gt, dets, "bbox")
     assert box["AP"] == pytest.approx(1.0) and box["AP50"] == pytest.approx(1.0)
     assert box["AR100"] == pytest.approx(1.0)
@@ -60,8 +72,9 @@ def test_export_perfect_boxes_and_masks_give_ap_1():
     masks[0][5:15, 5:25] = 1
     masks[1][0:10, 0:10] = 1
     segm_gt = gt_mask_dataset(IMAGES, masks, [0, 1], NAMES)
-    segm = coco_eval(segm_gt, [_det(1, (5, 5, 20, 10), 0.9), _det(2, (0, 0, 10, 10), 0.8, cat=2, size=(20, 50))],
-                     "segm")
+    segm = coco_eval(
+        segm_gt, [_det(1, (5, 5, 20, 10), 0.9), _det(2, (0, 0, 10, 10), 0.8, cat=2, size=(20, 50))], "segm"
+    )
     assert segm["AP"] == pytest.approx(1.0)
 
 
@@ -93,12 +106,16 @@ def test_export_localization_scores_by_hand():
     its GT class has IoU 50/75 = 0.667 → GT-known hit only. So top-1 cls 50, GT-known 100, top-1 loc 50."""
     from wsol.export.quality import GroundTruth, localization_scores
 
-    gt = GroundTruth(labels={"x/a.jpg": 0, "x/b.jpg": 1},
-                     boxes={"x/a.jpg": np.array([[5, 5, 25, 15]]), "x/b.jpg": np.array([[0, 0, 10, 5]])})
+    gt = GroundTruth(
+        labels={"x/a.jpg": 0, "x/b.jpg": 1},
+        boxes={"x/a.jpg": np.array([[5, 5, 25, 15]]), "x/b.jpg": np.array([[0, 0, 10, 5]])},
+    )
     images = [{**IMAGES[0], "pred": 0, "classes": [0]}, {**IMAGES[1], "pred": 0, "classes": [0, 1]}]
-    anns = [{"image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 10]},
-            {"image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 5]},  # wrong class: does not count
-            {"image_id": 2, "category_id": 2, "bbox": [0, 0, 15, 5]}]  # IoU 50 / 75
+    anns = [
+        {"image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 10]},
+        {"image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 5]},  # wrong class: does not count
+        {"image_id": 2, "category_id": 2, "bbox": [0, 0, 15, 5]},
+    ]  # IoU 50 / 75
     scores = localization_scores(images, anns, gt)
     assert scores == {"images": 2, "top1_cls": 50.0, "gt_known_loc": 100.0, "top1_loc": 50.0, "iou": 0.5}
     anns[2]["bbox"] = [0, 0, 30, 5]  # IoU 50 / 150 < 0.5

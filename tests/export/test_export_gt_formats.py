@@ -34,7 +34,7 @@ def random_masks(seed: int, count: int):
         m = np.zeros((h, w), bool)
         for _ in range(rng.integers(1, 4)):  # unions of rectangles: touching, diagonal, separate regions
             y, x = rng.integers(0, h), rng.integers(0, w)
-            m[y:y + rng.integers(1, 5), x:x + rng.integers(1, 5)] = True
+            m[y : y + rng.integers(1, 5), x : x + rng.integers(1, 5)] = True
         yield m
 
 
@@ -59,8 +59,13 @@ def test_export_uncompressed_rle_and_polygons_rasterise_back_exactly():
 
 def _det(mask, score):
     ys, xs = np.nonzero(mask)
-    return {"image_id": 1, "category_id": 1, "score": score, "segmentation": encode_rle(mask),
-            "bbox": [float(xs.min()), float(ys.min()), float(np.ptp(xs) + 1), float(np.ptp(ys) + 1)]}
+    return {
+        "image_id": 1,
+        "category_id": 1,
+        "score": score,
+        "segmentation": encode_rle(mask),
+        "bbox": [float(xs.min()), float(ys.min()), float(np.ptp(xs) + 1), float(np.ptp(ys) + 1)],
+    }
 
 
 def test_export_instances_score_per_object_and_crowd_regions_are_ignored():
@@ -99,8 +104,28 @@ def _cocoeval_from_files(gt_path, results_path, iou_type):
 
 def test_export_writes_gt_files_that_reproduce_quality_json(checkpoint, synthetic_root, tmp_path):
     out = tmp_path / "poly"
-    assert main(["--checkpoint", str(checkpoint), "--data", str(synthetic_root), "--split", "test", "--out",
-                 str(out), "--workers", "0", "--threads", "1", "--no-progress", "--segmentation", "polygon"]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(checkpoint),
+                "--data",
+                str(synthetic_root),
+                "--split",
+                "test",
+                "--out",
+                str(out),
+                "--workers",
+                "0",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--segmentation",
+                "polygon",
+            ]
+        )
+        == 0
+    )
     quality = json.loads((out / "quality.json").read_text())
     assert quality["segm_gt"] == "instances" and quality["segm_gt_annotations"] >= 9
     for kind, name in (("bbox", "gt_bbox.json"), ("segm", "gt_segm.json")):
@@ -109,8 +134,11 @@ def test_export_writes_gt_files_that_reproduce_quality_json(checkpoint, syntheti
         assert ap50 == pytest.approx(max(quality[kind]["AP50"], 0.0), abs=1e-6)
     with contextlib.redirect_stdout(io.StringIO()):  # the GT file as detections scores AP 1 on itself
         gt = COCO(str(out / "gt_segm.json"))
-        perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "score": 1.0,
-                    "segmentation": gt.annToRLE(a)} for a in gt.dataset["annotations"] if not a["iscrowd"]]
+        perfect = [
+            {"image_id": a["image_id"], "category_id": a["category_id"], "score": 1.0, "segmentation": gt.annToRLE(a)}
+            for a in gt.dataset["annotations"]
+            if not a["iscrowd"]
+        ]
         ev = COCOeval(gt, gt.loadRes(perfect), "segm")
         ev.evaluate()
         ev.accumulate()

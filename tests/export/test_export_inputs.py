@@ -54,8 +54,7 @@ def test_export_bytes_do_not_depend_on_batch_size_or_shard_count(model, syntheti
         assert trees[shard_size, 1] == trees[shard_size, 7] == trees[shard_size, 64]
     one, three = ({k: v for k, v in trees[s, 7].items() if k.startswith(FINAL)} for s in (9, 3))
     assert one == three and len(one) == 4 + 2 * 9  # the final files do not depend on the shard count
-    assert sorted(p for p in trees[3, 7] if p.startswith("shards/")) == [
-        f"shards/shard_0000{i}.json" for i in range(3)]
+    assert sorted(p for p in trees[3, 7] if p.startswith("shards/")) == [f"shards/shard_0000{i}.json" for i in range(3)]
 
 
 def test_symlinked_images_folder_and_subfolders_are_inputs(model, synthetic_root, tmp_path):
@@ -91,9 +90,9 @@ def test_damaged_jpeg_and_odd_names_are_listed_as_json_lines(model, synthetic_ro
     good = sorted(photos.rglob("*.png"))[0]
     ok, jpeg = cv2.imencode(".jpg", cv2.imread(str(good)))
     data = jpeg.tobytes()
-    (photos / "cut.jpg").write_bytes(data[:len(data) // 2])  # a download stopped halfway
+    (photos / "cut.jpg").write_bytes(data[: len(data) // 2])  # a download stopped halfway
     (photos / "odd\nname\t.png").write_bytes(b"not an image")
-    assert jpeg_truncated(jpeg) is False and jpeg_truncated(jpeg[:len(data) // 2]) is True
+    assert jpeg_truncated(jpeg) is False and jpeg_truncated(jpeg[: len(data) // 2]) is True
     with pytest.raises(UserInputError, match="cut.jpg: damaged JPEG"):
         read_image(photos / "cut.jpg")
     with pytest.warns(RuntimeWarning):

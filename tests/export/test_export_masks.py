@@ -77,11 +77,21 @@ def test_export_boxes_scores_and_masks_by_hand():
     assert first.shape == (112, 448) and first[10:30, 60:180].all() and first.sum() == 2400
     assert class_mask.dtype == np.uint8 and set(np.unique(class_mask)) == {0, 3}
     assert (class_mask == 3).sum() == 2400 + 1000
-    largest, _ = image_labels(_two_blobs()[None], np.array([2]), np.array([0.5]), (448, 112),
-                              PostprocessSettings(threshold=0.5, num_classes=3, boxes="largest"))
+    largest, _ = image_labels(
+        _two_blobs()[None],
+        np.array([2]),
+        np.array([0.5]),
+        (448, 112),
+        PostprocessSettings(threshold=0.5, num_classes=3, boxes="largest"),
+    )
     assert len(largest) == 1 and largest[0]["bbox"] == anns[0]["bbox"]
-    high, _ = image_labels(_two_blobs()[None], np.array([2]), np.array([0.5]), (448, 112),
-                           PostprocessSettings(threshold=0.7, num_classes=3))
+    high, _ = image_labels(
+        _two_blobs()[None],
+        np.array([2]),
+        np.array([0.5]),
+        (448, 112),
+        PostprocessSettings(threshold=0.7, num_classes=3),
+    )
     assert len(high) == 1  # 0.6 * 255 = 153 is not above int(0.7 * 255) = 178
 
 
@@ -114,8 +124,7 @@ def test_export_settings_are_checked():
 
 def test_export_process_image_writes_files(tmp_path):
     post = PostprocessSettings(threshold=0.5, num_classes=3)
-    anns = process_image(tmp_path, "sub/im.png", _two_blobs()[None], np.array([0]), np.array([1.0]), (224, 224),
-                         post)
+    anns = process_image(tmp_path, "sub/im.png", _two_blobs()[None], np.array([0]), np.array([1.0]), (224, 224), post)
     assert len(anns) == 2
     mask = read_png_mask(tmp_path / "masks" / "sub" / "im.png.png")
     assert mask.shape == (224, 224) and (mask == 1).sum() == 40 * 60 + 20 * 50

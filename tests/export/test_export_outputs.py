@@ -52,8 +52,10 @@ def test_export_threshold_sources(tmp_path):
     with pytest.raises(ValueError, match="no threshold"):
         resolve_threshold(None, None, {"metric": "x"})
     assert resolve_threshold(0.25, None, {"threshold": 0.4})[0] == 0.25
-    assert resolve_threshold(None, None, {"threshold": 0.4, "metric": "MaxBoxAccV2", "split": "val"}) == \
-        (0.4, "checkpoint localization (MaxBoxAccV2 on val)")
+    assert resolve_threshold(None, None, {"threshold": 0.4, "metric": "MaxBoxAccV2", "split": "val"}) == (
+        0.4,
+        "checkpoint localization (MaxBoxAccV2 on val)",
+    )
     nested = tmp_path / "eval.json"
     nested.write_text(json.dumps({"top1_cls": 90.0, "localization": {"threshold": 0.35}}))
     assert threshold_from_json(nested)[0] == 0.35

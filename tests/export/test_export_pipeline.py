@@ -29,8 +29,14 @@ def split_src(root: Path):
 
 
 def export(model, source, out, spec=SPEC, **kw):
-    opts = RunOptions(batch_size=kw.pop("batch_size", 2), workers=0, post_workers=2, progress=False,
-                      rank=kw.pop("rank", 0), world_size=kw.pop("world_size", 1))
+    opts = RunOptions(
+        batch_size=kw.pop("batch_size", 2),
+        workers=0,
+        post_workers=2,
+        progress=False,
+        rank=kw.pop("rank", 0),
+        world_size=kw.pop("world_size", 1),
+    )
     return run_export(model, source, spec, opts, out, "digest", **kw)
 
 
@@ -109,8 +115,9 @@ def test_export_overwrite_and_gt_class(model, synthetic_root, reference, tmp_pat
     labels = {r.image_id: r.label for r in split.records}
     data = json.loads((out / "dataset.json").read_text())
     files = {im["id"]: im["file_name"] for im in data["images"]}
-    assert data["annotations"] and all(a["category_id"] == labels[files[a["image_id"]]] + 1
-                                       for a in data["annotations"])
+    assert data["annotations"] and all(
+        a["category_id"] == labels[files[a["image_id"]]] + 1 for a in data["annotations"]
+    )
     assert not (out / "shards" / "shard_00004.json").exists()  # the old 2-image shards were removed
 
 

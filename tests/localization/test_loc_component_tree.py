@@ -15,10 +15,9 @@ def _q(m):
 
 
 def test_unimodal_map_boxes_at_each_threshold():
-    m = np.array([[0.0, 0.0, 0.0, 0.0, 0.0],
-                  [0.0, 0.4, 0.4, 0.4, 0.6],
-                  [0.0, 0.4, 1.0, 0.8, 0.6],
-                  [0.0, 0.4, 0.4, 0.4, 0.6]])
+    m = np.array(
+        [[0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.4, 0.4, 0.4, 0.6], [0.0, 0.4, 1.0, 0.8, 0.6], [0.0, 0.4, 0.4, 0.4, 0.6]]
+    )
     # levels int(t * 255) = 0, 51, 102, 153, 204 over q = 0, 102, 153, 204, 255:
     # >0 and >51: the 3x4 block x1..4 -> box (1,1, 4+1 clipped to 4, 3+1 clipped to 3)
     # >102: 0.6 column + 1.0 + 0.8 -> x2..4, y1..3 ; >153: 1.0, 0.8 -> x2..3, y2 -> (2,2,4,3)
@@ -29,10 +28,9 @@ def test_unimodal_map_boxes_at_each_threshold():
 
 
 def test_multimodal_map_largest_contour_by_cv2_area():
-    m = np.array([[0.4, 0.0, 0.2, 0.2, 0.2],
-                  [0.4, 0.4, 0.0, 0.4, 0.0],
-                  [0.0, 0.0, 0.0, 0.4, 0.0],
-                  [1.0, 0.6, 0.8, 0.2, 0.2]])
+    m = np.array(
+        [[0.4, 0.0, 0.2, 0.2, 0.2], [0.4, 0.4, 0.0, 0.4, 0.0], [0.0, 0.0, 0.0, 0.4, 0.0], [1.0, 0.6, 0.8, 0.2, 0.2]]
+    )
     expected = [[0, 0, 4, 3], [0, 0, 2, 2], [0, 3, 3, 3], [2, 3, 3, 3], [0, 3, 1, 3]]
     assert boxes_at_thresholds(_q(m), THR5).tolist() == expected
 
@@ -87,7 +85,7 @@ def test_batch_and_threads_give_identical_results(rng):
     assert np.array_equal(one.boxes_v1, two.boxes_v1)
     assert np.array_equal(one.iou_v2, two.iou_v2)
     for i in range(len(maps)):
-        single = threshold_ious(qs[i:i + 1], thresholds, gts[i:i + 1], True, num_threads=1)
+        single = threshold_ious(qs[i : i + 1], thresholds, gts[i : i + 1], True, num_threads=1)
         assert np.array_equal(single.iou_v1[0], one.iou_v1[i])
 
 

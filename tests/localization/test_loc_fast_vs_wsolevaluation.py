@@ -102,7 +102,8 @@ def test_as_written_port_gives_the_same_figures(rng):
         m = make_map(rng, (20, 26), kind)
         gt = random_gt(rng, (20, 26), n=2)
         for multi in (False, True):
-            assert np.array_equal(wsolevaluation_as_written_ious(m, thresholds, gt, multi),
-                                  wsolevaluation_ious(m, thresholds, gt, multi))
+            assert np.array_equal(
+                wsolevaluation_as_written_ious(m, thresholds, gt, multi), wsolevaluation_ious(m, thresholds, gt, multi)
+            )
     with pytest.raises(ValueError, match="finite"):
         wsolevaluation_as_written_ious(np.full((4, 4), np.nan), thresholds, gt, True)

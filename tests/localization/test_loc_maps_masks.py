@@ -56,10 +56,9 @@ def test_upsample_and_quantize():
 
 
 def test_regions_at_threshold_hand_case():
-    m = np.array([[0.9, 0.9, 0.0, 0.0, 0.0],
-                  [0.0, 0.0, 0.0, 0.0, 0.7],
-                  [0.0, 0.0, 0.0, 0.6, 0.0],
-                  [1.0, 0.0, 0.0, 0.0, 0.0]])
+    m = np.array(
+        [[0.9, 0.9, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.7], [0.0, 0.0, 0.0, 0.6, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0]]
+    )
     labels, boxes, areas = regions_at_threshold(m, 0.5)
     # three 8-connected regions: top-left pair, the diagonal pair (0.7, 0.6), the bottom-left 1.0
     assert len(boxes) == 3
@@ -98,8 +97,15 @@ def test_float64_resizing_is_cv2_inter_cubic():
     import cv2
 
     rng = np.random.default_rng(5)
-    for (h, w), (H, W) in [((7, 7), (224, 224)), ((14, 14), (224, 224)), ((28, 28), (224, 224)),
-                           ((13, 13), (224, 224)), ((8, 12), (224, 224)), ((9, 5), (31, 17)), ((300, 200), (224, 224))]:
+    for (h, w), (H, W) in [
+        ((7, 7), (224, 224)),
+        ((14, 14), (224, 224)),
+        ((28, 28), (224, 224)),
+        ((13, 13), (224, 224)),
+        ((8, 12), (224, 224)),
+        ((9, 5), (31, 17)),
+        ((300, 200), (224, 224)),
+    ]:
         cams = np.maximum(rng.normal(0, 1, (4, h, w)), 0)
         ours = upsample_maps(torch.from_numpy(cams), (H, W))
         assert ours.dtype == torch.float64 and tuple(ours.shape) == (4, H, W)

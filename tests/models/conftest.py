@@ -6,6 +6,15 @@ from wsol.config import load_config
 
 
 def tiny_model_cfg(method: str, *extra: str):
-    return load_config(None, [f"model.method={method}", "model.backbone=tiny",
-                              "model.backbone_args={channels: [8, 16, 16]}", "model.head_width=16",
-                              "model.adl.positions=[block2, block3]", "model.ggam.reduction=4", *extra]).model
+    return load_config(
+        None,
+        [
+            f"model.method={method}",
+            "model.backbone=tiny",
+            "model.backbone_args={channels: [8, 16, 16]}",
+            "model.head_width=16",
+            "model.adl.positions=[block2, block3]",
+            "model.ggam.reduction=4",
+            *extra,
+        ],
+    ).model

@@ -42,8 +42,15 @@ def test_branch_b_input_is_zero_exactly_where_a_is_above_delta(large_feature_map
     normalised branch-A map is >= δ (no dilation): checked cell by cell against a map normalised by hand."""
     torch.manual_seed(0)
     delta = 0.6
-    model = build_model(tiny_model_cfg("acol", f"model.large_feature_map={large_feature_map}",
-                                       f"model.acol.delta={delta}", "model.acol.head_batch_norm=true"), 5).eval()
+    model = build_model(
+        tiny_model_cfg(
+            "acol",
+            f"model.large_feature_map={large_feature_map}",
+            f"model.acol.delta={delta}",
+            "model.acol.head_batch_norm=true",
+        ),
+        5,
+    ).eval()
     images, labels = torch.randn(3, 3, 64, 64), torch.tensor([4, 0, 2])
     seen = []
     hook = model.head_b.register_forward_hook(lambda m, i, o: seen.append(i[0].detach().clone()))
@@ -60,10 +67,20 @@ def test_branch_b_input_is_zero_exactly_where_a_is_above_delta(large_feature_map
         assert 0 < int(erased.sum()) < cells * cells
         assert torch.all(b_input[i][:, erased] == 0)
         assert torch.equal(b_input[i][:, ~erased], features[i][:, ~erased])
-    assert torch.isclose(out.extras["erased_fraction"],
-                         torch.tensor(sum(float(((out.maps[i, c] - out.maps[i, c].min()) /
-                                                 (out.maps[i, c].max() - out.maps[i, c].min()) >= delta).float().mean())
-                                          for i, c in enumerate(labels.tolist())) / 3))
+    assert torch.isclose(
+        out.extras["erased_fraction"],
+        torch.tensor(
+            sum(
+                float(
+                    ((out.maps[i, c] - out.maps[i, c].min()) / (out.maps[i, c].max() - out.maps[i, c].min()) >= delta)
+                    .float()
+                    .mean()
+                )
+                for i, c in enumerate(labels.tolist())
+            )
+            / 3
+        ),
+    )
 
 
 def test_acol_loss_reports_the_erased_fraction_without_gradient():
@@ -99,23 +116,28 @@ def test_branch_b_reruns_the_trunk_on_the_tensor_erased_at_the_chosen_stage(eras
     exactly those where the bilinearly resized normalised A map is >= δ."""
     torch.manual_seed(0)
     delta = 0.6
-    model = build_model(tiny_model_cfg("acol", f"model.acol.erase_at={erase_at}", f"model.acol.delta={delta}",
-                                       "model.acol.head_batch_norm=true"), 5).eval()
+    model = build_model(
+        tiny_model_cfg(
+            "acol", f"model.acol.erase_at={erase_at}", f"model.acol.delta={delta}", "model.acol.head_batch_norm=true"
+        ),
+        5,
+    ).eval()
     images, labels = torch.randn(2, 3, 64, 64), torch.tensor([4, 0])
     with torch.no_grad():
         out = model(images, labels)
         erased_from = model.backbone(images, 0, start)
         for i, c in enumerate(labels.tolist()):
-            m = out.maps[i:i + 1, c:c + 1].double()
+            m = out.maps[i : i + 1, c : c + 1].double()
             norm = (m - m.min()) / (m.max() - m.min())
-            norm = torch.nn.functional.interpolate(norm, size=erased_from.shape[-2:], mode="bilinear",
-                                                   align_corners=False)[0, 0]
+            norm = torch.nn.functional.interpolate(
+                norm, size=erased_from.shape[-2:], mode="bilinear", align_corners=False
+            )[0, 0]
             keep = (norm < delta).to(erased_from.dtype)
             assert 0 < int((keep == 0).sum()) < keep.numel()
-            by_hand = model.head_b(model.backbone(erased_from[i:i + 1] * keep, start)).mean((2, 3))
-            assert torch.allclose(out.extras["logits_b"][i:i + 1], by_hand, atol=1e-5)
+            by_hand = model.head_b(model.backbone(erased_from[i : i + 1] * keep, start)).mean((2, 3))
+            assert torch.allclose(out.extras["logits_b"][i : i + 1], by_hand, atol=1e-5)
         loc = model.localize(images, classes=labels[:, None]).maps[:, 0]
-    norm_a = (out.maps[range(2), labels] - out.maps[range(2), labels].amin((1, 2), keepdim=True))
+    norm_a = out.maps[range(2), labels] - out.maps[range(2), labels].amin((1, 2), keepdim=True)
     norm_a = norm_a / norm_a.amax((1, 2), keepdim=True)
     assert torch.all(loc >= norm_a - 1e-6) and torch.allclose(loc.amax((1, 2)), torch.ones(2))
 

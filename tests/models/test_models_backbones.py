@@ -11,12 +11,19 @@ from wsol.models import BACKBONES
 from wsol.models.backbones import pretrained_file
 
 
-@pytest.mark.parametrize("name, size, large, channels, side", [
-    ("tiny", 64, False, 128, 8), ("tiny", 64, True, 128, 16),
-    ("vgg16", 64, False, 512, 4), ("vgg16", 64, True, 512, 8),
-    ("resnet50", 64, False, 2048, 4),
-    ("inception_v3", 224, False, 768, 14), ("inception_v3", 224, True, 768, 28), ("inception_v3", 64, False, 768, 4),
-])
+@pytest.mark.parametrize(
+    "name, size, large, channels, side",
+    [
+        ("tiny", 64, False, 128, 8),
+        ("tiny", 64, True, 128, 16),
+        ("vgg16", 64, False, 512, 4),
+        ("vgg16", 64, True, 512, 8),
+        ("resnet50", 64, False, 2048, 4),
+        ("inception_v3", 224, False, 768, 14),
+        ("inception_v3", 224, True, 768, 28),
+        ("inception_v3", 64, False, 768, 4),
+    ],
+)
 def test_backbone_feature_maps(name, size, large, channels, side):
     net = BACKBONES.get(name)(pretrained=False, large_feature_map=large).eval()
     with torch.no_grad():
@@ -32,8 +39,10 @@ def test_vgg16_has_no_pool5():
     assert len(pools) == 4
     assert [n for n, _ in net.stages.named_children()] == ["conv1", "conv2", "conv3", "conv4", "conv5"]
     assert sum(isinstance(m, torch.nn.Conv2d) for m in net.modules()) == 13
-    assert len([m for m in BACKBONES.get("vgg16")(large_feature_map=True).modules()
-                if isinstance(m, torch.nn.MaxPool2d)]) == 3
+    assert (
+        len([m for m in BACKBONES.get("vgg16")(large_feature_map=True).modules() if isinstance(m, torch.nn.MaxPool2d)])
+        == 3
+    )
 
 
 def test_missing_imagenet_weights_name_the_file_and_folder(tmp_path, monkeypatch):
@@ -94,8 +103,9 @@ def test_insert_after_a_child_of_a_stage():
     x = torch.randn(1, 3, 16, 16)
     mid = net.stages.block2(net.stages.block1(x))
     net.insert_after("block2.1", torch.nn.Tanh())  # after block2's BN, before its ReLU
-    expected = net.stages.block3(torch.relu(torch.tanh(net.stages.block2[1][0](net.stages.block2[0](
-        net.stages.block1(x))))))
+    expected = net.stages.block3(
+        torch.relu(torch.tanh(net.stages.block2[1][0](net.stages.block2[0](net.stages.block1(x)))))
+    )
     assert torch.allclose(net(x), expected)
     assert not torch.allclose(net.stages.block2(net.stages.block1(x)), mid)
     vgg = BACKBONES.get("vgg16")()

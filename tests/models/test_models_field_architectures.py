@@ -21,17 +21,30 @@ from wsol.models import build_model
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 FIELD = {  # (method, backbone): (parameters, map side at 224 px) with the config's large_feature_map
-    ("cam", "vgg16"): (19_639_304, 14), ("has", "vgg16"): (19_639_304, 14), ("adl", "vgg16"): (19_639_304, 14),
-    ("cutmix", "vgg16"): (19_639_304, 14), ("acol", "vgg16"): (43_440_336, 14), ("spg", "vgg16"): (28_977_162, 14),
-    ("bas", "vgg16"): (29_999_312, 28), ("ggam", "vgg16"): (19_672_616, 14),
-    ("cam", "resnet50"): (23_917_832, 28), ("has", "resnet50"): (23_917_832, 28),
-    ("adl", "resnet50"): (23_917_832, 28), ("cutmix", "resnet50"): (23_917_832, 28),
-    ("acol", "resnet50"): (80_545_232, 28), ("spg", "resnet50"): (61_671_690, 28),
-    ("bas", "resnet50"): (53_870_032, 28), ("ggam", "resnet50"): (24_444_296, 28),
-    ("cam", "inception_v3"): (25_687_976, 14), ("has", "inception_v3"): (25_687_976, 14),
-    ("adl", "inception_v3"): (25_687_976, 14), ("cutmix", "inception_v3"): (25_687_976, 14),
-    ("acol", "inception_v3"): (42_410_096, 14), ("spg", "inception_v3"): (37_634_986, 14),
-    ("bas", "inception_v3"): (51_686_768, 28), ("ggam", "inception_v3"): (25_762_520, 14),
+    ("cam", "vgg16"): (19_639_304, 14),
+    ("has", "vgg16"): (19_639_304, 14),
+    ("adl", "vgg16"): (19_639_304, 14),
+    ("cutmix", "vgg16"): (19_639_304, 14),
+    ("acol", "vgg16"): (43_440_336, 14),
+    ("spg", "vgg16"): (28_977_162, 14),
+    ("bas", "vgg16"): (29_999_312, 28),
+    ("ggam", "vgg16"): (19_672_616, 14),
+    ("cam", "resnet50"): (23_917_832, 28),
+    ("has", "resnet50"): (23_917_832, 28),
+    ("adl", "resnet50"): (23_917_832, 28),
+    ("cutmix", "resnet50"): (23_917_832, 28),
+    ("acol", "resnet50"): (80_545_232, 28),
+    ("spg", "resnet50"): (61_671_690, 28),
+    ("bas", "resnet50"): (53_870_032, 28),
+    ("ggam", "resnet50"): (24_444_296, 28),
+    ("cam", "inception_v3"): (25_687_976, 14),
+    ("has", "inception_v3"): (25_687_976, 14),
+    ("adl", "inception_v3"): (25_687_976, 14),
+    ("cutmix", "inception_v3"): (25_687_976, 14),
+    ("acol", "inception_v3"): (42_410_096, 14),
+    ("spg", "inception_v3"): (37_634_986, 14),
+    ("bas", "inception_v3"): (51_686_768, 28),
+    ("ggam", "inception_v3"): (25_762_520, 14),
 }
 
 
@@ -90,11 +103,17 @@ def test_spg_vgg16_pools_conv4_like_the_field():
     assert model.layout.b1 == "conv4" and model.layout.b2 == "conv5"
 
 
-@pytest.mark.parametrize("backbone, expected", [
-    ("vgg16", ["stages.conv3.1", "stages.conv4.5.1", "stages.conv5.1"]),  # after pool3, conv4_3 (before pool4), conv5_3
-    ("resnet50", ["stages.layer3.0.1", "stages.layer4.0.1", "stages.layer4.2.1"]),
-    ("inception_v3", ["stages.mixed5.1", "stages.mixed6.1"]),  # after Mixed_5d (before the pool) and Mixed_6e
-])
+@pytest.mark.parametrize(
+    "backbone, expected",
+    [
+        (
+            "vgg16",
+            ["stages.conv3.1", "stages.conv4.5.1", "stages.conv5.1"],
+        ),  # after pool3, conv4_3 (before pool4), conv5_3
+        ("resnet50", ["stages.layer3.0.1", "stages.layer4.0.1", "stages.layer4.2.1"]),
+        ("inception_v3", ["stages.mixed5.1", "stages.mixed6.1"]),  # after Mixed_5d (before the pool) and Mixed_6e
+    ],
+)
 def test_adl_sits_where_the_field_puts_it(backbone, expected):
     from wsol.models.adl import ADLLayer
 

@@ -46,7 +46,7 @@ def test_acol_batched_localize_equals_one_class_at_a_time():
     batched = model.localize(images, classes=classes).maps
     with torch.no_grad():
         for i in range(3):
-            features = model.backbone(images[i:i + 1])
+            features = model.backbone(images[i : i + 1])
             maps_a = model.head_a(features)
             for k in range(3):
                 c = int(classes[i, k])
@@ -71,8 +71,9 @@ def test_ggam_loss_is_differentiable_wrt_attention_weights():
     out = model(images, labels)
     losses = model.loss(out, labels)
     # the Grad-CAM term equals symmetric KL(S, σ(mean ∂y/∂A)) computed separately
-    (grads,) = torch.autograd.grad(out.logits.gather(1, labels[:, None]).sum(), out.extras["features"],
-                                   retain_graph=True)
+    (grads,) = torch.autograd.grad(
+        out.logits.gather(1, labels[:, None]).sum(), out.extras["features"], retain_graph=True
+    )
     expected = symmetric_kl(out.extras["channel_weights"], torch.sigmoid(grads.mean((2, 3)))).mean()
     assert losses["ggam"].item() == pytest.approx(expected.item(), rel=1e-5)
     assert torch.allclose(losses["loss"], losses["ce"] + 0.5 * losses["ggam"])
@@ -102,7 +103,7 @@ def test_hide_patches_grid():
     assert hidden.any() and (~hidden).any()
     for y in range(0, 10, 4):  # each 4×4 cell (clipped at the border) is hidden or kept as a whole
         for x in range(0, 12, 4):
-            cell = hidden[:, :, y:y + 4, x:x + 4].flatten(1)
+            cell = hidden[:, :, y : y + 4, x : x + 4].flatten(1)
             assert (cell.all(1) | (~cell).all(1)).all()
 
 

@@ -33,8 +33,12 @@ def test_spg_seeds_two_thresholds_by_hand():
 
 
 def test_spg_seeds_fall_back_to_a_fraction_of_the_max_with_too_few_foreground_pixels():
-    att = torch.tensor([[[0.4, 0.3, 0.1], [0.25, 0.0, 0.2]],  # nothing > 0.7: foreground = > 0.7·0.4 = 0.28
-                        [[0.9, 0.8, 0.75], [0.6, 0.0, 0.72]]])  # 4 pixels > 0.7: kept
+    att = torch.tensor(
+        [
+            [[0.4, 0.3, 0.1], [0.25, 0.0, 0.2]],  # nothing > 0.7: foreground = > 0.7·0.4 = 0.28
+            [[0.9, 0.8, 0.75], [0.6, 0.0, 0.72]],
+        ]
+    )  # 4 pixels > 0.7: kept
     seeds = spg_seeds(att, fg=0.7, bg=0.05, min_foreground=3, fallback=0.7)
     assert torch.equal(seeds[0], torch.tensor([[1.0, 1.0, I], [I, 0.0, I]]))
     assert torch.equal(seeds[1], torch.tensor([[1.0, 1.0, 1.0], [I, 0.0, 1.0]]))
@@ -56,19 +60,24 @@ def test_spg_loss_is_ce_plus_the_three_seed_losses():
     images, labels = torch.randn(3, 3, 32, 32), torch.tensor([2, 0, 3])
     out = model(images, labels)
     # attention = the label's class map, upsampled to the input and min-max normalised
-    up = F.interpolate(out.maps.detach()[torch.arange(3), labels][:, None], size=(32, 32), mode="bilinear",
-                       align_corners=False)
+    up = F.interpolate(
+        out.maps.detach()[torch.arange(3), labels][:, None], size=(32, 32), mode="bilinear", align_corners=False
+    )
     assert torch.allclose(out.extras["attention"], normalize_per_map(up), atol=1e-6)
 
     def bce(key, target):
         return seed_bce(F.interpolate(out.extras[key], size=(32, 32), mode="bilinear", align_corners=False), target)
 
-    sig = {k: torch.sigmoid(F.interpolate(out.extras[k].detach(), size=(32, 32), mode="bilinear",
-                                          align_corners=False)) for k in ("logits_b1", "logits_b2")}
-    expected = (F.cross_entropy(out.logits, labels)
-                + bce("logits_b2", spg_seeds(out.extras["attention"], 0.7, 0.01))
-                + bce("logits_b1", spg_seeds(sig["logits_b2"], 0.5, 0.05))
-                + bce("logits_c", spg_seeds((sig["logits_b1"] + sig["logits_b2"]) / 2, 0.7, 0.1)))
+    sig = {
+        k: torch.sigmoid(F.interpolate(out.extras[k].detach(), size=(32, 32), mode="bilinear", align_corners=False))
+        for k in ("logits_b1", "logits_b2")
+    }
+    expected = (
+        F.cross_entropy(out.logits, labels)
+        + bce("logits_b2", spg_seeds(out.extras["attention"], 0.7, 0.01))
+        + bce("logits_b1", spg_seeds(sig["logits_b2"], 0.5, 0.05))
+        + bce("logits_c", spg_seeds((sig["logits_b1"] + sig["logits_b2"]) / 2, 0.7, 0.1))
+    )
     assert model.loss(out, labels)["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
     model.eval()
     assert set(model.loss(model(images), labels)) == {"loss", "ce"}  # eval without labels: stream A only
@@ -158,8 +167,17 @@ def test_background_ratio_and_loss_by_hand():
 def hand_bas(head_relu: bool = True, fuse_topk: int = 0) -> BAS:
     """BAS on an identity trunk (the 'image' is the hand-made feature map): generator M_c = σ(F_0 + b_c)."""
     backbone = Backbone(OrderedDict(tap=nn.Identity(), late=nn.Identity()), out_channels=3, stride=1)
-    model = BAS(backbone, 3, "tap", pool_after_tap=True, head_width=4, area_weight=0.5, fg_weight=0.25,
-                fuse_topk=fuse_topk, head_relu=head_relu)
+    model = BAS(
+        backbone,
+        3,
+        "tap",
+        pool_after_tap=True,
+        head_width=4,
+        area_weight=0.5,
+        fg_weight=0.25,
+        fuse_topk=fuse_topk,
+        head_relu=head_relu,
+    )
     with torch.no_grad():
         model.generator.weight.zero_()
         model.generator.weight[:, 0, 1, 1] = 1.0
@@ -183,8 +201,11 @@ def test_bas_background_map_and_loss_on_a_hand_made_feature_map():
     losses = model.loss(out, labels)
     s_fg, s_bg = out.logits[torch.arange(2), labels], out.extras["logits_bg"][torch.arange(2), labels]
     ratio = torch.where(s_bg >= s_fg, torch.zeros(2), s_bg / (s_fg + 1e-8))
-    expected = (F.cross_entropy(out.logits, labels) + 0.25 * F.cross_entropy(out.extras["logits_fg"], labels)
-                + (ratio + 0.5 * fg.mean((1, 2, 3))).mean())
+    expected = (
+        F.cross_entropy(out.logits, labels)
+        + 0.25 * F.cross_entropy(out.extras["logits_fg"], labels)
+        + (ratio + 0.5 * fg.mean((1, 2, 3))).mean()
+    )
     assert losses["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
 
 

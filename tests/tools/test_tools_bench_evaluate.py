@@ -41,15 +41,39 @@ def test_bench_evaluate_reports_both_throughputs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(wsol.evaluation, "evaluate_model", spy)
     out = tmp_path / "bench.json"
-    code = bench.main(["--config", str(ROOT / "configs/synthetic/cam.yaml"), "--num-classes", "3", "--images", "6",
-                       "--batch-size", "4", "--cam-curve-interval", "0.01", "--device", "cpu", "--json", str(out),
-                       "model.backbone_args.channels=[8,8,8]"])
+    code = bench.main(
+        [
+            "--config",
+            str(ROOT / "configs/synthetic/cam.yaml"),
+            "--num-classes",
+            "3",
+            "--images",
+            "6",
+            "--batch-size",
+            "4",
+            "--cam-curve-interval",
+            "0.01",
+            "--device",
+            "cpu",
+            "--json",
+            str(out),
+            "model.backbone_args.channels=[8,8,8]",
+        ]
+    )
     assert code == 0
     assert [(n, interval) for n, interval, _ in calls] == [(4, 0.01), (6, 0.01)]
     timed = calls[1][2]
     assert timed["num_images"] == 6
     figures = json.loads(out.read_text())
-    assert figures == {"config": str(ROOT / "configs/synthetic/cam.yaml"), "device": "cpu", "amp": False,
-                       "input_size": 64, "batch_size": 4, "images": 6, "thresholds": 100,
-                       "model_images_per_s": 6 / 2.5, "end_to_end_images_per_s": timed["images_per_s"],
-                       "ratio": timed["images_per_s"] / (6 / 2.5)}
+    assert figures == {
+        "config": str(ROOT / "configs/synthetic/cam.yaml"),
+        "device": "cpu",
+        "amp": False,
+        "input_size": 64,
+        "batch_size": 4,
+        "images": 6,
+        "thresholds": 100,
+        "model_images_per_s": 6 / 2.5,
+        "end_to_end_images_per_s": timed["images_per_s"],
+        "ratio": timed["images_per_s"] / (6 / 2.5),
+    }

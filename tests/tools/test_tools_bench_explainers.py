@@ -11,9 +11,28 @@ bench = load_bench("explainers")
 
 def test_bench_explainers_small(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code = bench.main(["--model", "resnet18", "--batch", "1", "--size", "32", "--repeat", "1",
-                       "--scorecam-batch", "1", "--scorecam-size", "32", "--threads", "1",
-                       "--methods", "gradcam", "--out", str(out)])
+    code = bench.main(
+        [
+            "--model",
+            "resnet18",
+            "--batch",
+            "1",
+            "--size",
+            "32",
+            "--repeat",
+            "1",
+            "--scorecam-batch",
+            "1",
+            "--scorecam-size",
+            "32",
+            "--threads",
+            "1",
+            "--methods",
+            "gradcam",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     rows = json.loads(out.read_text())["rows"]
     methods = {(r["method"], r["impl"]) for r in rows}

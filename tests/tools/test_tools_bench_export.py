@@ -13,8 +13,30 @@ bench = load_bench("export")
 
 def test_export_bench_reports_both_rates(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert bench.main(["--method", "cam", "--input-size", "64", "--images", "6", "--image-size", "80", "60",
-                       "--batch-size", "3", "--workers", "0", "--threads", "1", "--json", str(out)]) == 0
+    assert (
+        bench.main(
+            [
+                "--method",
+                "cam",
+                "--input-size",
+                "64",
+                "--images",
+                "6",
+                "--image-size",
+                "80",
+                "60",
+                "--batch-size",
+                "3",
+                "--workers",
+                "0",
+                "--threads",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     figures = json.loads(out.read_text())
     assert figures["forward_img_s"] > 0 and figures["export_img_s"] > 0 and figures["images"] == 6
     assert figures["image_size"] == [80, 60] and figures["batch_size"] == 3 and figures["topk"] == 1

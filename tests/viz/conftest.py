@@ -23,8 +23,9 @@ def viz_data(tmp_path_factory) -> Path:
     from wsol.data.synthetic import SyntheticConfig, generate
 
     root = tmp_path_factory.mktemp("vizsyn") / "synthetic"
-    generate(root, SyntheticConfig(num_classes=3, train_per_class=4, val_per_class=2, test_per_class=3,
-                                   size_range=(48, 64)))
+    generate(
+        root, SyntheticConfig(num_classes=3, train_per_class=4, val_per_class=2, test_per_class=3, size_range=(48, 64))
+    )
     return root
 
 
@@ -32,13 +33,21 @@ def viz_data(tmp_path_factory) -> Path:
 def viz_checkpoint(tmp_path_factory, viz_data) -> Path:
     """A randomly initialised (seeded) tiny CAM whose config points at ``viz_data``, with a stored threshold."""
     torch.manual_seed(0)
-    cfg = config_from_dict({"model": {"method": "cam", "backbone": "tiny",
-                                      "backbone_args": {"channels": [8, 8, 8]}},
-                            "data": {"input_size": 64, "root": str(viz_data)}})
+    cfg = config_from_dict(
+        {
+            "model": {"method": "cam", "backbone": "tiny", "backbone_args": {"channels": [8, 8, 8]}},
+            "data": {"input_size": 64, "root": str(viz_data)},
+        }
+    )
     model = build_model(cfg.model, len(CLASS_NAMES))
-    state = {"model": model.state_dict(), "config": to_plain(cfg), "num_classes": len(CLASS_NAMES),
-             "class_names": CLASS_NAMES, "epoch": 0,
-             "localization": {"threshold": 0.3, "metric": "MaxBoxAccV2", "split": "val"}}
+    state = {
+        "model": model.state_dict(),
+        "config": to_plain(cfg),
+        "num_classes": len(CLASS_NAMES),
+        "class_names": CLASS_NAMES,
+        "epoch": 0,
+        "localization": {"threshold": 0.3, "metric": "MaxBoxAccV2", "split": "val"},
+    }
     path = tmp_path_factory.mktemp("vizckpt") / "tiny.pt"
     atomic_torch_save(state, path)
     return path

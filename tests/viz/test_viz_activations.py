@@ -68,7 +68,7 @@ def test_grid_layout_and_tiles():
     grid = activation_grid(image, acts, [2, 5, 0], tile=20, ncols=2)
     cell_h, cell_w = 20 + CAPTION_HEIGHT + 2, 22
     assert grid.shape == (2 * cell_h + 2, 2 * cell_w + 2, 3)  # 4 tiles (input + 3 channels) in 2×2
-    tile = grid[2 + 0: 2 + 20, 2 + cell_w: 2 + cell_w + 20]  # second tile: channel 2, nearest upsampled
+    tile = grid[2 + 0 : 2 + 20, 2 + cell_w : 2 + cell_w + 20]  # second tile: channel 2, nearest upsampled
     np.testing.assert_array_equal(tile, colorize(np.array([[0.0, 1 / 3], [2 / 3, 1.0]]), 20))
     assert (tile[:10, :10] == tile[0, 0]).all() and (tile[0, 0] != tile[-1, -1]).any()
 
@@ -76,9 +76,29 @@ def test_grid_layout_and_tiles():
 def test_activations_command(viz_checkpoint, tmp_path, capsys):
     out = tmp_path / "act.png"
     tb = tmp_path / "tb"
-    assert activations_main(["--checkpoint", str(viz_checkpoint), "--layer", "backbone.stages.block2",
-                             "--image-index", "0", "2", "--num-channels", "5", "--sort", "--tile", "32",
-                             "--out", str(out), "--tensorboard", str(tb)]) == 0
+    assert (
+        activations_main(
+            [
+                "--checkpoint",
+                str(viz_checkpoint),
+                "--layer",
+                "backbone.stages.block2",
+                "--image-index",
+                "0",
+                "2",
+                "--num-channels",
+                "5",
+                "--sort",
+                "--tile",
+                "32",
+                "--out",
+                str(out),
+                "--tensorboard",
+                str(tb),
+            ]
+        )
+        == 0
+    )
     assert "5 of 8 channels" in capsys.readouterr().out
     picture = cv2.imread(str(out))
     assert picture.shape[1] == 6 * 34 + 2  # several images, few channels: one row each (input + 5)

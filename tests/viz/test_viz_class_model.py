@@ -129,8 +129,9 @@ def test_blur_is_a_gaussian_blur(sigma):
     img = torch.rand(1, 2, 7, 9, generator=torch.Generator().manual_seed(1))
     fast = gaussian_blur(img, sigma)
     for ch in range(2):
-        np.testing.assert_allclose(fast[0, ch].numpy(), slow_blur(img[0, ch].numpy().astype(np.float64), sigma),
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            fast[0, ch].numpy(), slow_blur(img[0, ch].numpy().astype(np.float64), sigma), atol=1e-5
+        )
     assert gaussian_kernel1d(sigma).sum().item() == pytest.approx(1.0)
     const = torch.full((1, 1, 5, 5), 0.3)
     torch.testing.assert_close(gaussian_blur(const, 2.0), const)  # borders replicated: constants stay
@@ -155,8 +156,30 @@ def test_cli_writes_grid_plot_and_summary(tmp_path, viz_checkpoint, capsys):
     ckpt = tmp_path / "strong.pt"
     atomic_torch_save(state, ckpt)
     out = tmp_path / "cm"
-    assert main(["--checkpoint", str(ckpt), "--classes", "c00_hstripes", "2", "--steps", "6", "--size", "32",
-                 "--jitter", "1", "--l2", "0.001", "--out", str(out), "--tensorboard", str(tmp_path / "tb")]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(ckpt),
+                "--classes",
+                "c00_hstripes",
+                "2",
+                "--steps",
+                "6",
+                "--size",
+                "32",
+                "--jitter",
+                "1",
+                "--l2",
+                "0.001",
+                "--out",
+                str(out),
+                "--tensorboard",
+                str(tmp_path / "tb"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert [r["name"] for r in summary["classes"]] == ["c00_hstripes", "c02_checker"] and summary["size"] == 32
     assert all(r["score_end"] > r["score_start"] for r in summary["classes"])

@@ -92,8 +92,9 @@ def test_pca_and_tsne_plots_on_fixture(tmp_path, viz_checkpoint):
     tsne = emb.tsne_2d(np.asarray(feats), seed=0)
     assert tsne.shape == (12, 2) and np.isfinite(tsne).all()
     np.testing.assert_allclose(emb.tsne_2d(np.asarray(feats), seed=0), tsne)  # seeded
-    data = emb.scatter_png(tsne, np.array([r.label for r in src.info.records]), ["a", "b", "c"], "t", "x", "y",
-                           tmp_path / "tsne.png")
+    data = emb.scatter_png(
+        tsne, np.array([r.label for r in src.info.records]), ["a", "b", "c"], "t", "x", "y", tmp_path / "tsne.png"
+    )
     assert (tmp_path / "tsne.png").read_bytes() == data and data[:8] == b"\x89PNG\r\n\x1a\n"
     assert emb.png_to_array(data).shape[2] == 3
 
@@ -109,8 +110,25 @@ def test_cli_writes_pictures_and_summary(tmp_path, viz_checkpoint, capsys):
     from wsol.cli.embeddings import main
 
     out = tmp_path / "emb"
-    assert main(["--checkpoint", str(viz_checkpoint), "--split", "test", "--k", "3", "--num-queries", "4",
-                 "--out", str(out), "--tensorboard", str(tmp_path / "tb")]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(viz_checkpoint),
+                "--split",
+                "test",
+                "--k",
+                "3",
+                "--num-queries",
+                "4",
+                "--out",
+                str(out),
+                "--tensorboard",
+                str(tmp_path / "tb"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_queries"] == 9 and summary["num_gallery"] == 12 and summary["dim"] == 8
     # precision@3 recomputed from the written features by brute force

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from wsol.viz import denormalize_image, draw_boxes, heatmap_overlay, make_grid, render_localization, save_png
 from wsol.drawing import GT_COLOR, IMAGENET_MEAN, IMAGENET_STD
+from wsol.viz import denormalize_image, draw_boxes, heatmap_overlay, make_grid, render_localization, save_png
 
 
 def test_denormalize_inverts_normalisation():
@@ -55,10 +55,22 @@ def test_render_localization_panel():
     gt, pred = np.array([[4, 4, 20, 20]]), np.array([[8, 8, 16, 16]])
     plain = render_localization(img, cam, gt, pred, None, mask)
     assert plain.shape == (32, 32, 3) and plain.dtype == np.uint8
-    expected = {(0, 0): (0, 0, 64), (28, 28): (0, 0, 64), (31, 0): (0, 0, 64),  # (row, col): RGB
-                (19, 12): MASK_COLOR, (12, 19): MASK_COLOR, (8, 18): MASK_COLOR,  # mask rows/cols 8..19
-                (4, 12): GT_COLOR, (20, 12): GT_COLOR, (12, 4): GT_COLOR, (12, 20): GT_COLOR,
-                (8, 12): PRED_COLOR, (16, 12): PRED_COLOR, (12, 16): PRED_COLOR, (12, 8): PRED_COLOR}
+    expected = {
+        (0, 0): (0, 0, 64),
+        (28, 28): (0, 0, 64),
+        (31, 0): (0, 0, 64),  # (row, col): RGB
+        (19, 12): MASK_COLOR,
+        (12, 19): MASK_COLOR,
+        (8, 18): MASK_COLOR,  # mask rows/cols 8..19
+        (4, 12): GT_COLOR,
+        (20, 12): GT_COLOR,
+        (12, 4): GT_COLOR,
+        (12, 20): GT_COLOR,
+        (8, 12): PRED_COLOR,
+        (16, 12): PRED_COLOR,
+        (12, 16): PRED_COLOR,
+        (12, 8): PRED_COLOR,
+    }
     assert {p: tuple(int(v) for v in plain[p]) for p in expected} == expected
 
     panel = render_localization(img, cam, gt, pred, [0.25], mask)
@@ -69,7 +81,7 @@ def test_render_localization_panel():
     x1, y1 = x0 + text_w + 2 * LABEL_PAD - 1, y0 + (text_h + base + 1) + LABEL_PAD - 1
     changed = np.argwhere((panel != plain).any(2))
     assert changed.min(0).tolist() == [y0, x0] and changed.max(0).tolist() == [y1, x1]
-    box = panel[y0:y1 + 1, x0:x1 + 1].astype(int)
+    box = panel[y0 : y1 + 1, x0 : x1 + 1].astype(int)
     assert tuple(box[0, 0]) == PRED_COLOR and tuple(box[-1, -1]) == PRED_COLOR
     # anti-aliased white ink on red: red channel >= 230, green == blue, and some pixels nearly white
     assert (box[..., 0] >= 230).all() and (box[..., 1] == box[..., 2]).all() and (box[..., 1] > 200).any()
@@ -86,14 +98,14 @@ def test_long_captions_wrap_inside_their_tile_and_keep_every_character(size):
     tile = np.full((h, w, 3), 40, np.uint8)
     canvas = np.zeros((h + 40, w + 40, 3), np.uint8)  # the tile in the middle of a grid
     box = put_label(tile, text, (0, h), (255, 255, 255), anchor="bottom")
-    canvas[20:20 + h, 20:20 + w] = tile
+    canvas[20 : 20 + h, 20 : 20 + w] = tile
     drawn = np.argwhere((canvas != 0).any(2))
     assert drawn[:, 0].min() >= 20 and drawn[:, 0].max() < 20 + h and drawn[:, 1].min() >= 20
     assert drawn[:, 1].max() < 20 + w
     x0, y0, x1, y1 = box
     assert 0 <= x0 <= x1 < w and 0 <= y0 <= y1 < h
     # the text's own pixels (dark ink on the white box) stay off the box border: no glyph is clipped
-    ink = np.argwhere((tile[y0:y1 + 1, x0:x1 + 1] < 128).all(2))
+    ink = np.argwhere((tile[y0 : y1 + 1, x0 : x1 + 1] < 128).all(2))
     assert len(ink) and ink[:, 1].max() < x1 - x0 and ink[:, 0].min() > 0
     assert len(lines) * line_h <= y1 - y0 + 1
 
@@ -104,8 +116,8 @@ def test_caption_is_drawn_once_on_a_box_readable_on_red():
     red = np.zeros((40, 80, 3), np.uint8)
     red[:] = (200, 0, 0)  # JET's hot end
     x0, y0, x1, y1 = put_label(red, "0.62", (10, 5), PRED_COLOR)
-    patch = red[y0:y1 + 1, x0:x1 + 1].reshape(-1, 3).astype(int)
+    patch = red[y0 : y1 + 1, x0 : x1 + 1].reshape(-1, 3).astype(int)
     assert patch.max(0).tolist() == [255, 255, 255]  # white ink on the red box: strong luminance contrast
     darkest = patch[patch[:, 1] <= PRED_COLOR[1]]  # the box behind the anti-aliased ink: one flat colour
     assert len(darkest) > patch.shape[0] // 3 and set(map(tuple, darkest)) == {tuple(PRED_COLOR)}
-    assert (red[:y0] == (200, 0, 0)).all() and (red[y1 + 1:] == (200, 0, 0)).all()  # drawn once, no halo
+    assert (red[:y0] == (200, 0, 0)).all() and (red[y1 + 1 :] == (200, 0, 0)).all()  # drawn once, no halo

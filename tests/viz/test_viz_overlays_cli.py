@@ -14,8 +14,13 @@ def _rec(index, iou, category="misplaced", label=0):
 
 
 def test_select_sorts_filters_and_truncates():
-    recs = [_rec(0, 0.4), _rec(1, 0.1, "part only", 1), _rec(2, 0.9, "correct"), _rec(3, 0.1, "part only"),
-            _rec(4, 0.6, "wrong class", 1)]
+    recs = [
+        _rec(0, 0.4),
+        _rec(1, 0.1, "part only", 1),
+        _rec(2, 0.9, "correct"),
+        _rec(3, 0.1, "part only"),
+        _rec(4, 0.6, "wrong class", 1),
+    ]
     assert [r["index"] for r in select(recs, 3, "worst")] == [1, 3, 0]  # IoU ties in dataset order
     assert [r["index"] for r in select(recs, 2, "best")] == [2, 4]
     assert [r["index"] for r in select(recs, 10, "dataset", label=1)] == [1, 4]
@@ -36,9 +41,30 @@ def test_overlays_command_writes_png_and_tensorboard_image(viz_checkpoint, viz_d
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out, tb = tmp_path / "grid.png", tmp_path / "tb"
-    assert main(["--checkpoint", str(viz_checkpoint), "--data", str(viz_data), "--count", "5", "--ncols", "3",
-                 "--size", "64", "--sort", "best", "--out", str(out), "--tensorboard", str(tb),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(viz_checkpoint),
+                "--data",
+                str(viz_data),
+                "--count",
+                "5",
+                "--ncols",
+                "3",
+                "--size",
+                "64",
+                "--sort",
+                "best",
+                "--out",
+                str(out),
+                "--tensorboard",
+                str(tb),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     grid = cv2.imread(str(out))
     pad = 2  # make_grid's default padding
     assert grid.shape == (2 * (64 + pad) + pad, 3 * (64 + pad) + pad, 3)
@@ -51,8 +77,21 @@ def test_overlays_command_writes_png_and_tensorboard_image(viz_checkpoint, viz_d
 
 def test_overlays_command_explains_an_empty_selection(viz_checkpoint, viz_data, tmp_path):
     with pytest.raises(SystemExit, match="no image of split 'test' matches"):
-        main(["--checkpoint", str(viz_checkpoint), "--data", str(viz_data), "--failure", "correct",
-              "--threshold", "0.99", "--out", str(tmp_path / "x.png"), "--no-progress"])
+        main(
+            [
+                "--checkpoint",
+                str(viz_checkpoint),
+                "--data",
+                str(viz_data),
+                "--failure",
+                "correct",
+                "--threshold",
+                "0.99",
+                "--out",
+                str(tmp_path / "x.png"),
+                "--no-progress",
+            ]
+        )
     with pytest.raises(SystemExit, match="unknown class 'zebra'"):
         main(["--checkpoint", str(viz_checkpoint), "--data", str(viz_data), "--class", "zebra"])
 

@@ -13,8 +13,10 @@ from wsol.viz.receptive_field import ReceptiveField, envelope, receptive_field
 
 def small_net() -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(3, 4, 3, stride=1, padding=1), nn.ReLU(),
-        nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4),
+        nn.Conv2d(3, 4, 3, stride=1, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, stride=2, padding=1),
+        nn.BatchNorm2d(4),
         nn.MaxPool2d(2, 2),
         nn.Conv2d(4, 4, 3, padding=1),
     )
@@ -44,8 +46,9 @@ def test_small_net_by_hand():
 
 
 def test_per_axis_dilation_and_even_kernels():
-    net = nn.Sequential(nn.Conv2d(1, 1, (1, 7), padding=(0, 3)), nn.Conv2d(1, 1, 3, dilation=2, padding=2),
-                        nn.AvgPool2d(2))
+    net = nn.Sequential(
+        nn.Conv2d(1, 1, (1, 7), padding=(0, 3)), nn.Conv2d(1, 1, 3, dilation=2, padding=2), nn.AvgPool2d(2)
+    )
     # (1,7) p(0,3): r = (1, 7), s = (0, 0 + (3 - 3)) = (0, 0)
     # 3×3 dilation 2 pad 2: r += 2·2 → (5, 11), s += (1·2 - 2) = 0
     # avgpool 2: r += 1 → (6, 12), j = 2, s += 0.5 → (0.5, 0.5)
@@ -135,8 +138,13 @@ def test_gradient_support_equals_box(unit):
     (No dilation here: a dilated kernel on a coarse grid can skip pixels inside its box.)
     """
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(3, 3, 3, stride=2, padding=1), nn.AvgPool2d(2),
-                        nn.Conv2d(3, 1, 3, padding=1), Branches()).double()
+    net = nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1),
+        nn.Conv2d(3, 3, 3, stride=2, padding=1),
+        nn.AvgPool2d(2),
+        nn.Conv2d(3, 1, 3, padding=1),
+        Branches(),
+    ).double()
     for p in net.parameters():
         p.data.uniform_(0.1, 1.0)
     size = 32  # feature map 8×8
@@ -168,8 +176,9 @@ def test_wsol_backbones_by_hand():
 
 
 def test_acol_head_layer_and_flags_restored():
-    cfg = config_from_dict({"model": {"method": "acol", "backbone": "tiny", "head_width": 4,
-                                      "backbone_args": {"channels": [4, 4, 4]}}})
+    cfg = config_from_dict(
+        {"model": {"method": "acol", "backbone": "tiny", "head_width": 4, "backbone_args": {"channels": [4, 4, 4]}}}
+    )
     model = build_model(cfg.model, 3).train()
     # tiny with 3 blocks: 1 + 2 + 4 + 8 = 15, j 8; head conv3 p1 at j8: 15 + 16 = 31
     assert receptive_field(model, "head_a.layers.0") == ReceptiveField((31, 31), (8, 8), (0.0, 0.0))
@@ -197,8 +206,12 @@ def test_clear_errors():
 def test_squeeze_excitation_keeps_the_field_and_global_pooling_is_refused():
     from torchvision.ops import SqueezeExcitation
 
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), SqueezeExcitation(8, 2),
-                        nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1))
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        SqueezeExcitation(8, 2),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.AdaptiveAvgPool2d(1),
+    )
     # conv3 s2 p1: r 3, j 2; the SE block only rescales channels (weights from a global pool): unchanged
     assert receptive_field(net, "1") == ReceptiveField((3, 3), (2, 2), (0.0, 0.0))
     # conv3 p1 at j 2: 3 + 2·2 = 7
@@ -221,5 +234,7 @@ def test_published_values_for_torchvision_models():
     rf = receptive_field(inception, "Mixed_7c")
     assert (rf.size, rf.jump, rf.box(0, 0)[:2]) == ((1311, 1311), (32, 32), (-618, -618))
     alexnet = torchvision.models.alexnet(weights=None)
-    assert (receptive_field(alexnet, "features.12").size, receptive_field(alexnet, "features.12").jump) == \
-        ((195, 195), (32, 32))
+    assert (receptive_field(alexnet, "features.12").size, receptive_field(alexnet, "features.12").jump) == (
+        (195, 195),
+        (32, 32),
+    )

@@ -80,7 +80,7 @@ class Replay(torch.nn.Module):
 
     def localize(self, images, classes=None, topk=1):
         loc = self.base.localize(images, classes, topk)
-        maps = self.maps[self.cursor:self.cursor + len(images)]
+        maps = self.maps[self.cursor : self.cursor + len(images)]
         self.cursor = (self.cursor + len(images)) % len(self.maps)
         return Localization(loc.logits, loc.classes, maps[:, None])
 
@@ -92,8 +92,9 @@ def test_per_image_records_match_the_evaluator(source, kind, threshold):
     records = analyse_split(source, threshold, batch_size=4, progress=False)
     loader = DataLoader(source.dataset, batch_size=5, collate_fn=collate_samples)  # other batching on purpose
     deltas = (10, 20, 30, 40, 50)
-    result = evaluate_model(source.model, loader, fixed_threshold=threshold, iou_thresholds=deltas,
-                            with_curves=True, progress=False)
+    result = evaluate_model(
+        source.model, loader, fixed_threshold=threshold, iou_thresholds=deltas, with_curves=True, progress=False
+    )
     assert [r["index"] for r in records] == list(range(len(source.dataset)))
     iou = np.array([r["iou"] for r in records])
     assert result["fixed/threshold"] == snap_threshold(threshold) == records[0]["threshold"]
@@ -116,8 +117,22 @@ def report_dir(viz_checkpoint, viz_data, tmp_path_factory):
     from wsol.cli.report import main
 
     out = tmp_path_factory.mktemp("report") / "rep"
-    assert main(["--checkpoint", str(viz_checkpoint), "--data", str(viz_data), "--out", str(out),
-                 "--batch-size", "4", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(viz_checkpoint),
+                "--data",
+                str(viz_data),
+                "--out",
+                str(out),
+                "--batch-size",
+                "4",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -160,8 +175,9 @@ def test_report_refuses_an_evaluation_of_another_split(viz_checkpoint, viz_data,
         main(["--checkpoint", str(viz_checkpoint), "--data", str(viz_data), "--evaluation", str(bad)])
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").is_file(),
-                    reason="Chromium is not installed")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and not Path("/usr/bin/chromium").is_file(), reason="Chromium is not installed"
+)
 def test_report_renders_in_headless_chromium(report_dir, tmp_path):
     import cv2
 
@@ -175,8 +191,9 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
     assert (img[:40].mean(axis=(0, 1)) < 80).all()  # the dark header band rendered at the top
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").is_file(),
-                    reason="Chromium is not installed")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and not Path("/usr/bin/chromium").is_file(), reason="Chromium is not installed"
+)
 def test_report_filters_run_in_headless_chromium(report_dir):
     import re
 
@@ -205,8 +222,10 @@ view:window.innerWidth,imgs:imgs,legend:leg?parseFloat(getComputedStyle(leg).fon
 </script></body>"""
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").is_file(),
-                    reason="Chromium is not installed (Debian: apt-get install chromium)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and not Path("/usr/bin/chromium").is_file(),
+    reason="Chromium is not installed (Debian: apt-get install chromium)",
+)
 @pytest.mark.parametrize("width", [1400, 420])
 def test_report_layout_in_headless_chromium_at_desktop_and_phone_width(report_dir, tmp_path, width):
     import html
@@ -218,8 +237,11 @@ def test_report_layout_in_headless_chromium_at_desktop_and_phone_width(report_di
 
     page = (report_dir / "index.html").read_text(encoding="utf-8").replace("</body>", LAYOUT_PROBE)
     probe = report_dir / f"probe_{width}.html"
-    probe.write_text(f'<!DOCTYPE html><html><body style="margin:0"><iframe width="{width}" height="1400" '
-                     f'style="border:0" srcdoc="{html.escape(page)}"></iframe></body></html>', encoding="utf-8")
+    probe.write_text(
+        f'<!DOCTYPE html><html><body style="margin:0"><iframe width="{width}" height="1400" '
+        f'style="border:0" srcdoc="{html.escape(page)}"></iframe></body></html>',
+        encoding="utf-8",
+    )
     dom = dump_dom(probe.resolve().as_uri(), width=max(width, 500) + 40)
     m = json.loads(re.search(r'data-probe="([^"]*)"', dom).group(1).replace("&quot;", '"'))
     assert m["view"] == width and m["scroll"] <= width  # nothing wider than the window: no sideways scrolling
@@ -243,8 +265,17 @@ def test_report_uses_the_quickstart_evaluation_only_when_it_is_of_this_checkpoin
     found = tmp_path / "eval_test" / "evaluation.json"  # where `wsol quickstart` writes it
     found.parent.mkdir()
     for named, expected in (("train/last.pt", 0.3), ("train/best.pt", 0.5)):
-        found.write_text(json.dumps({"top1_cls": 12.5, "split": "test", "fixed/threshold": 0.5,
-                                     "fixed_threshold_from": "val", "checkpoint": str(tmp_path / named)}))
+        found.write_text(
+            json.dumps(
+                {
+                    "top1_cls": 12.5,
+                    "split": "test",
+                    "fixed/threshold": 0.5,
+                    "fixed_threshold_from": "val",
+                    "checkpoint": str(tmp_path / named),
+                }
+            )
+        )
         out = tmp_path / f"rep_{expected}"
         assert main(["--checkpoint", str(ckpt), "--data", str(viz_data), "--out", str(out), "--no-progress"]) == 0
         meta = json.loads((out / "assets" / "per_image.json").read_text())["meta"]
@@ -269,8 +300,24 @@ def test_report_with_a_gallery_sample_keeps_every_image_in_the_tables(viz_checkp
     from wsol.cli.report import main
 
     out = tmp_path / "rep"
-    assert main(["--checkpoint", str(viz_checkpoint), "--data", str(viz_data), "--out", str(out), "--threshold",
-                 "0.3", "--gallery-max", "4", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(viz_checkpoint),
+                "--data",
+                str(viz_data),
+                "--out",
+                str(out),
+                "--threshold",
+                "0.3",
+                "--gallery-max",
+                "4",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     records = json.loads((out / "assets" / "per_image.json").read_text())["records"]
     thumbs = sorted(p.name for p in (out / "assets" / "thumbs").iterdir())
     assert len(records) == 9 and thumbs == sorted(r["thumb"] for r in records if "thumb" in r) and len(thumbs) <= 4

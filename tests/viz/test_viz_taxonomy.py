@@ -23,8 +23,12 @@ def test_one_image_per_category_with_hand_ious():
         ([0, 0, 39, 9], TWO, True, True, "several instances", 100 / 400),
         ([20, 20, 39, 39], GT, True, True, "misplaced", 100 / 700),
     ]
-    codes, iou = classify(np.array([c[0] for c in cases]), [c[1] for c in cases],
-                          np.array([c[2] for c in cases]), np.array([c[3] for c in cases]))
+    codes, iou = classify(
+        np.array([c[0] for c in cases]),
+        [c[1] for c in cases],
+        np.array([c[2] for c in cases]),
+        np.array([c[3] for c in cases]),
+    )
     assert category_names(codes) == [c[4] for c in cases]
     np.testing.assert_allclose(iou, [c[5] for c in cases])
     # the IoU is the project's inclusive box_iou, best over the GT boxes

@@ -35,7 +35,7 @@ def brute_force(acts: torch.Tensor, k: int) -> list[list[tuple[float, int, int, 
 def stream(acts: torch.Tensor, k: int, batch: int) -> StreamingTopK:
     buf = StreamingTopK(acts.shape[1], k)
     for s in range(0, len(acts), batch):
-        buf.update(acts[s: s + batch], torch.arange(s, min(s + batch, len(acts))))
+        buf.update(acts[s : s + batch], torch.arange(s, min(s + batch, len(acts))))
     return buf
 
 
@@ -64,7 +64,7 @@ def test_streaming_topk_random_floats_and_shuffled_image_order():
     perm = torch.randperm(30, generator=g)  # images arriving in any order give the same answer
     buf = StreamingTopK(6, 5)
     for s in range(0, 30, 4):
-        idx = perm[s: s + 4]
+        idx = perm[s : s + 4]
         buf.update(acts[idx], idx)
     for ch in range(6):
         assert buf.image[ch].tolist() == [e[1] for e in expected[ch]]
@@ -92,8 +92,15 @@ class Images(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> dict:
-        return {"image": self.images[i], "label": 0, "boxes": np.zeros((0, 4)), "orig_boxes": np.zeros((0, 4)),
-                "orig_size": (8, 8), "image_id": f"{i}.png", "mask": None}
+        return {
+            "image": self.images[i],
+            "label": 0,
+            "boxes": np.zeros((0, 4)),
+            "orig_boxes": np.zeros((0, 4)),
+            "orig_size": (8, 8),
+            "image_id": f"{i}.png",
+            "mask": None,
+        }
 
 
 def test_find_top_patches_on_a_model_matches_brute_force():
@@ -106,8 +113,10 @@ def test_find_top_patches_on_a_model_matches_brute_force():
     expected = brute_force(acts, 3)
     for ch in range(5):
         assert result.image[ch].tolist() == [e[1] for e in expected[ch]]
-        assert (result.y[ch].tolist(), result.x[ch].tolist()) == ([e[2] for e in expected[ch]],
-                                                                  [e[3] for e in expected[ch]])
+        assert (result.y[ch].tolist(), result.x[ch].tolist()) == (
+            [e[2] for e in expected[ch]],
+            [e[3] for e in expected[ch]],
+        )
     assert result.most_active(2) == torch.sort(acts.mean((0, 2, 3)), descending=True).indices[:2].tolist()
     short = find_top_patches(net, "2", Images(images), k=3, max_images=2, progress=False)
     assert short.num_images == 2 and (short.image[:, 2] == -1).all()
@@ -145,9 +154,31 @@ def test_map_on_box_puts_unit_centres_on_their_pixels():
 def test_top_patches_command(viz_checkpoint, tmp_path, capsys):
     out = tmp_path / "tp.png"
     tb = tmp_path / "tb"
-    assert top_patches_main(["--checkpoint", str(viz_checkpoint), "--layer", "backbone.stages.block2",
-                             "--num-channels", "3", "--k", "4", "--batch-size", "5", "--tile", "32", "--heatmap",
-                             "--out", str(out), "--tensorboard", str(tb), "--quiet"]) == 0
+    assert (
+        top_patches_main(
+            [
+                "--checkpoint",
+                str(viz_checkpoint),
+                "--layer",
+                "backbone.stages.block2",
+                "--num-channels",
+                "3",
+                "--k",
+                "4",
+                "--batch-size",
+                "5",
+                "--tile",
+                "32",
+                "--heatmap",
+                "--out",
+                str(out),
+                "--tensorboard",
+                str(tb),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "receptive field 7x7 px" in capsys.readouterr().out
     picture = cv2.imread(str(out))
     # 3 rows of 32 + 14 px tiles and 5 columns (label + k), 2 px padding, plus a header band

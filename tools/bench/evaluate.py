@@ -39,8 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_intermixed_args(argv)
 
 
-def make_batches(num_images: int, batch_size: int, input_size: int, num_classes: int,
-                 seed: int = 0) -> list[dict[str, Any]]:
+def make_batches(
+    num_images: int, batch_size: int, input_size: int, num_classes: int, seed: int = 0
+) -> list[dict[str, Any]]:
     """Collated batches in the loader's layout: random images, labels and one GT box per 224 x 224 image."""
     import torch
 
@@ -52,11 +53,17 @@ def make_batches(num_images: int, batch_size: int, input_size: int, num_classes:
         wh = torch.randint(32, 112, (n, 2), generator=g).float()
         boxes = torch.cat([xy, (xy + wh).clamp(max=223)], 1)
         image = torch.randn(n, 3, input_size, input_size, generator=g)
-        batches.append({"image": image.pin_memory() if torch.cuda.is_available() else image,
-                        "label": torch.randint(0, num_classes, (n,), generator=g),
-                        "image_id": [f"bench/{lo + i:06d}.jpg" for i in range(n)],
-                        "orig_boxes": [b[None].numpy() for b in boxes], "orig_size": [(224, 224)] * n,
-                        "boxes": [b[None] for b in boxes], "mask": None})
+        batches.append(
+            {
+                "image": image.pin_memory() if torch.cuda.is_available() else image,
+                "label": torch.randint(0, num_classes, (n,), generator=g),
+                "image_id": [f"bench/{lo + i:06d}.jpg" for i in range(n)],
+                "orig_boxes": [b[None].numpy() for b in boxes],
+                "orig_size": [(224, 224)] * n,
+                "boxes": [b[None] for b in boxes],
+                "mask": None,
+            }
+        )
     return batches
 
 
@@ -67,8 +74,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def model_throughput(model: torch.nn.Module, batches: list[dict[str, Any]], device: torch.device,
-                     amp: bool) -> float:
+def model_throughput(model: torch.nn.Module, batches: list[dict[str, Any]], device: torch.device, amp: bool) -> float:
     """Images/s of ``model.localize`` alone, inputs already on the device (after one warm-up batch)."""
     import torch
 
@@ -110,21 +116,35 @@ def main(argv: list[str] | None = None) -> int:
     size = int(cfg.data.input_size)
     batches = make_batches(args.images, args.batch_size, size, args.num_classes)
     model_ips = model_throughput(model, batches, device, args.amp)
-    evaluate_model(model, batches[:1], cam_curve_interval=args.cam_curve_interval, device=device, amp=args.amp,
-                   progress=False)  # warm-up: kernels compiled, allocator primed
+    evaluate_model(
+        model, batches[:1], cam_curve_interval=args.cam_curve_interval, device=device, amp=args.amp, progress=False
+    )  # warm-up: kernels compiled, allocator primed
     _sync(device)
-    result = evaluate_model(model, batches, cam_curve_interval=args.cam_curve_interval, device=device, amp=args.amp,
-                            progress=False)
+    result = evaluate_model(
+        model, batches, cam_curve_interval=args.cam_curve_interval, device=device, amp=args.amp, progress=False
+    )
     e2e_ips = result["images_per_s"]
-    figures = {"config": args.config, "device": str(device), "amp": args.amp, "input_size": size,
-               "batch_size": args.batch_size, "images": args.images,
-               "thresholds": len(threshold_list(args.cam_curve_interval)), "model_images_per_s": model_ips,
-               "end_to_end_images_per_s": e2e_ips, "ratio": e2e_ips / model_ips}
-    print(f"{cfg.model.method}-{cfg.model.backbone}, {size}px, batch {args.batch_size}, {figures['thresholds']} "
-          f"thresholds, {device}{' bf16' if args.amp else ''}:")
+    figures = {
+        "config": args.config,
+        "device": str(device),
+        "amp": args.amp,
+        "input_size": size,
+        "batch_size": args.batch_size,
+        "images": args.images,
+        "thresholds": len(threshold_list(args.cam_curve_interval)),
+        "model_images_per_s": model_ips,
+        "end_to_end_images_per_s": e2e_ips,
+        "ratio": e2e_ips / model_ips,
+    }
+    print(
+        f"{cfg.model.method}-{cfg.model.backbone}, {size}px, batch {args.batch_size}, {figures['thresholds']} "
+        f"thresholds, {device}{' bf16' if args.amp else ''}:"
+    )
     print(f"  model alone  {model_ips:10.1f} images/s")
-    print(f"  end to end   {e2e_ips:10.1f} images/s  ({figures['ratio']:.2f}x the model; maps, boxes at every "
-          "threshold, every metric)")
+    print(
+        f"  end to end   {e2e_ips:10.1f} images/s  ({figures['ratio']:.2f}x the model; maps, boxes at every "
+        "threshold, every metric)"
+    )
     if args.json:
         atomic_write_json(args.json, figures)
     return 0

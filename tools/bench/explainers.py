@@ -16,8 +16,15 @@ from collections.abc import Callable
 from wsol.cli._common import new_parser
 from wsol.fileio import atomic_write_json
 
-THEIRS = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "scorecam": "ScoreCAM", "xgradcam": "XGradCAM",
-          "layercam": "LayerCAM", "hirescam": "HiResCAM", "eigencam": "EigenCAM"}
+THEIRS = {
+    "gradcam": "GradCAM",
+    "gradcam++": "GradCAMPlusPlus",
+    "scorecam": "ScoreCAM",
+    "xgradcam": "XGradCAM",
+    "layercam": "LayerCAM",
+    "hirescam": "HiResCAM",
+    "eigencam": "EigenCAM",
+}
 
 
 def best_times(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
@@ -49,8 +56,9 @@ def theirs_module() -> object | None:
     return pytorch_grad_cam
 
 
-def bench_setting(arch: str, batch: int, size: int, methods: list[str], repeat: int, device: str,
-                  layer: str) -> list[dict]:
+def bench_setting(
+    arch: str, batch: int, size: int, methods: list[str], repeat: int, device: str, layer: str
+) -> list[dict]:
     """Rows of {setting, method, impl, seconds, ratio_to_forward, max_abs_diff} for one model / batch."""
     import torch
     import torchvision
@@ -115,15 +123,19 @@ def bench_setting(arch: str, batch: int, size: int, methods: list[str], repeat: 
 def table(rows: list[dict]) -> str:
     """Markdown table of the rows, with our speed-up over pytorch-grad-cam where both ran."""
     ours = {(r["setting"], r["method"]): r["seconds"] for r in rows if r["impl"] == "wsol"}
-    lines = ["| setting | method | implementation | seconds (min) | × forward | speed-up of wsol | max |Δmap| |",
-             "|---|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| setting | method | implementation | seconds (min) | × forward | speed-up of wsol | max |Δmap| |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for r in rows:
         speed = ""
         if r["impl"] == "pytorch-grad-cam" and (r["setting"], r["method"]) in ours:
             speed = f"{r['seconds'] / ours[(r['setting'], r['method'])]:.1f}×"
         diff = f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else ""
-        lines.append(f"| {r['setting']} | {r['method']} | {r['impl']} | {r['seconds']:.3f} | "
-                     f"{r['ratio_to_forward']:.2f} | {speed} | {diff} |")
+        lines.append(
+            f"| {r['setting']} | {r['method']} | {r['impl']} | {r['seconds']:.3f} | "
+            f"{r['ratio_to_forward']:.2f} | {speed} | {diff} |"
+        )
     return "\n".join(lines)
 
 
@@ -155,11 +167,19 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     rows = bench_setting(args.model, args.batch, args.size, methods, args.repeat, args.device, args.layer)
     if not args.no_scorecam:
-        rows += bench_setting(args.scorecam_model, args.scorecam_batch, args.scorecam_size, ["scorecam"],
-                              args.repeat, args.device, args.layer)
+        rows += bench_setting(
+            args.scorecam_model,
+            args.scorecam_batch,
+            args.scorecam_size,
+            ["scorecam"],
+            args.repeat,
+            args.device,
+            args.layer,
+        )
     if theirs_module() is None:
-        print("pytorch-grad-cam is not installed: only wsol timings (pip install --no-deps grad-cam ttach "
-              "scikit-learn)")
+        print(
+            "pytorch-grad-cam is not installed: only wsol timings (pip install --no-deps grad-cam ttach scikit-learn)"
+        )
     print(table(rows))
     if args.out:
         atomic_write_json(args.out, {"threads": args.threads, "torch": torch.__version__, "rows": rows})

@@ -55,8 +55,9 @@ def _model(args: argparse.Namespace, device: str):
     from wsol.config import load_config
     from wsol.models import build_model
 
-    cfg = load_config(None, [f"model.method={args.method}", f"model.backbone={args.backbone}",
-                             "model.pretrained=false"])
+    cfg = load_config(
+        None, [f"model.method={args.method}", f"model.backbone={args.backbone}", "model.pretrained=false"]
+    )
     torch.manual_seed(0)
     model = build_model(cfg.model, args.num_classes).to(device).eval()
     return model, args.input_size, f"{args.method}/{args.backbone} (random weights)"
@@ -71,7 +72,7 @@ def _write_images(folder: Path, count: int, size: tuple[int, int]) -> None:
     for i in range(count):
         img = (rng.random((h, w, 3)) * 60).astype(np.uint8)
         x0, y0 = rng.integers(0, w // 2), rng.integers(0, h // 2)
-        img[y0:y0 + h // 3, x0:x0 + w // 3] += 150
+        img[y0 : y0 + h // 3, x0 : x0 + w // 3] += 150
         cv2.imwrite(str(folder / f"img_{i:05d}.jpg"), img)
 
 
@@ -114,25 +115,43 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         _write_images(folder, args.images, tuple(args.image_size))
         dataset = ImageFolderDataset(folder, build_transform("eval", input_size=input_size))
         items = [dataset[i]["image"] for i in range(len(dataset))]
-        batches = [torch.stack(items[i:i + args.batch_size]).to(device)
-                   for i in range(0, len(items), args.batch_size)]
+        batches = [
+            torch.stack(items[i : i + args.batch_size]).to(device) for i in range(0, len(items), args.batch_size)
+        ]
         forward = bare_forward(model, batches, device)
         source = folder_source(dataset, [f"class_{i}" for i in range(model.num_classes)])
-        spec = ExportSpec(post=PostprocessSettings(threshold=args.threshold, num_classes=model.num_classes),
-                          topk=args.topk, shard_size=max(args.batch_size * 4, 1))
-        opts = RunOptions(batch_size=args.batch_size, workers=args.workers, post_workers=args.post_workers,
-                          device=device, progress=False)
-        warm = [torch.stack(items[:args.batch_size]).to(device)]
+        spec = ExportSpec(
+            post=PostprocessSettings(threshold=args.threshold, num_classes=model.num_classes),
+            topk=args.topk,
+            shard_size=max(args.batch_size * 4, 1),
+        )
+        opts = RunOptions(
+            batch_size=args.batch_size,
+            workers=args.workers,
+            post_workers=args.post_workers,
+            device=device,
+            progress=False,
+        )
+        warm = [torch.stack(items[: args.batch_size]).to(device)]
         bare_forward(model, warm, device)
         stats = run_export(model, source, spec, opts, out, "bench", overwrite=True)
         start = time.perf_counter()
         merge_export(out)
         merge_s = time.perf_counter() - start
-    return {"model": what, "device": device, "threads": torch.get_num_threads(), "images": args.images,
-            "image_size": list(args.image_size), "batch_size": args.batch_size, "topk": args.topk,
-            "forward_img_s": round(forward, 2), "export_img_s": round(stats["images_per_s"], 2),
-            "ratio": round(stats["images_per_s"] / forward, 3), "merge_s": round(merge_s, 3),
-            "annotations": stats["annotations"]}
+    return {
+        "model": what,
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "images": args.images,
+        "image_size": list(args.image_size),
+        "batch_size": args.batch_size,
+        "topk": args.topk,
+        "forward_img_s": round(forward, 2),
+        "export_img_s": round(stats["images_per_s"], 2),
+        "ratio": round(stats["images_per_s"] / forward, 3),
+        "merge_s": round(merge_s, 3),
+        "annotations": stats["annotations"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,11 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = run_bench(args)
-    print(f"model {result['model']} on {result['device']} ({result['threads']} threads), {result['images']} images "
-          f"{result['image_size'][0]}x{result['image_size'][1]}, batch {result['batch_size']}, top-{result['topk']}")
+    print(
+        f"model {result['model']} on {result['device']} ({result['threads']} threads), {result['images']} images "
+        f"{result['image_size'][0]}x{result['image_size'][1]}, batch {result['batch_size']}, top-{result['topk']}"
+    )
     print(f"  bare forward : {result['forward_img_s']:8.2f} img/s")
-    print(f"  export       : {result['export_img_s']:8.2f} img/s  ({result['ratio']:.2f} x forward; "
-          f"{result['annotations']} annotations; merge {result['merge_s']:.2f} s)")
+    print(
+        f"  export       : {result['export_img_s']:8.2f} img/s  ({result['ratio']:.2f} x forward; "
+        f"{result['annotations']} annotations; merge {result['merge_s']:.2f} s)"
+    )
     if args.json:
         from wsol.fileio import atomic_write_json
 

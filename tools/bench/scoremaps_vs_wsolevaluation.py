@@ -95,15 +95,29 @@ def write_inputs(work: Path, kind: str, num: int, seed: int = 0) -> None:
         np.save(work / "maps" / f"{image_id}.npy", m)
         ids.append(f"{image_id}\n"), labels.append(f"{image_id},{i % 200}\n")
         sizes.append(f"{image_id},{w},{h}\n"), boxes.append(f"{image_id},{x0},{y0},{x1},{y1}\n")
-    for name, lines in (("image_ids", ids), ("class_labels", labels), ("image_sizes", sizes),
-                        ("localization", boxes)):
+    for name, lines in (("image_ids", ids), ("class_labels", labels), ("image_sizes", sizes), ("localization", boxes)):
         (meta / f"{name}.txt").write_text("".join(lines))
 
 
 def _args(work: Path, interval: float) -> list[str]:
-    return ["--scoremap_root", str(work / "maps"), "--metadata_root", str(work / "metadata"), "--mask_root",
-            str(work / "dataset"), "--dataset_name", "CUB", "--split", "test", "--cam_curve_interval", str(interval),
-            "--multi_contour_eval", "True", "--multi_iou_eval", "True"]
+    return [
+        "--scoremap_root",
+        str(work / "maps"),
+        "--metadata_root",
+        str(work / "metadata"),
+        "--mask_root",
+        str(work / "dataset"),
+        "--dataset_name",
+        "CUB",
+        "--split",
+        "test",
+        "--cam_curve_interval",
+        str(interval),
+        "--multi_contour_eval",
+        "True",
+        "--multi_iou_eval",
+        "True",
+    ]
 
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:
@@ -142,8 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"writing {args.num_maps} {args.kind} maps to {work} ...", flush=True)
     write_inputs(work, args.kind, args.num_maps)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    ours_cmd = [sys.executable, "-m", "wsol", "evaluate-scoremaps", *_args(work, args.interval),
-                "--out", str(work / "out"), "--no-progress"]
+    ours_cmd = [
+        sys.executable,
+        "-m",
+        "wsol",
+        "evaluate-scoremaps",
+        *_args(work, args.interval),
+        "--out",
+        str(work / "out"),
+        "--no-progress",
+    ]
     ref_cmd = [sys.executable, "-c", _REFERENCE_RUNNER, *_args(work, args.interval)]
     runs: dict[str, list[tuple[float, float]]] = {"wsolevaluation": [], "wsol": []}
     figures: dict[str, float] = {}
@@ -153,21 +175,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wsol, empty numba cache (first run after install): {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
         runs["wsol (fresh)"] = [(wall, cpu)]
     timed(ours_cmd, REPO, env)  # the numba cache of this checkout is filled (any later run's state)
-    for name, cmd, cwd, repeats in (("wsolevaluation", ref_cmd, reference, args.reference_repeats or args.repeats),
-                                    ("wsol", ours_cmd, REPO, args.repeats)):
+    for name, cmd, cwd, repeats in (
+        ("wsolevaluation", ref_cmd, reference, args.reference_repeats or args.repeats),
+        ("wsol", ours_cmd, REPO, args.repeats),
+    ):
         for _ in range(repeats):
             wall, cpu, figures[name] = timed(cmd, cwd, env)
             runs[name].append((wall, cpu))
             print(f"{name}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
     ref_wall = statistics.median(w for w, _ in runs["wsolevaluation"])
     ref_cpu = statistics.median(c for _, c in runs["wsolevaluation"])
-    print(f"\n{args.num_maps} {args.kind} maps, {len(np.arange(0, 1, args.interval))} thresholds, "
-          f"{os.cpu_count()} cores; medians of the runs; ratio = wsolevaluation / this row")
+    print(
+        f"\n{args.num_maps} {args.kind} maps, {len(np.arange(0, 1, args.interval))} thresholds, "
+        f"{os.cpu_count()} cores; medians of the runs; ratio = wsolevaluation / this row"
+    )
     for name, times in runs.items():
         wall = statistics.median(w for w, _ in times)
         cpu = statistics.median(c for _, c in times)
-        print(f"  {name:<16} wall {wall:8.2f} s (ratio {ref_wall / wall:6.1f}x)  CPU {cpu:8.2f} s "
-              f"(ratio {ref_cpu / cpu:6.1f}x)  walls: {', '.join(f'{w:.2f}' for w, _ in times)}")
+        print(
+            f"  {name:<16} wall {wall:8.2f} s (ratio {ref_wall / wall:6.1f}x)  CPU {cpu:8.2f} s "
+            f"(ratio {ref_cpu / cpu:6.1f}x)  walls: {', '.join(f'{w:.2f}' for w, _ in times)}"
+        )
     same = len({round(v, 9) for v in figures.values()}) == 1
     print(f"  same MaxBoxAccV2: {same} ({', '.join(f'{k} {v}' for k, v in figures.items())})")
     return 0 if same else 1

@@ -43,8 +43,10 @@ def _batches(source: str, trainer: Any, num_classes: int) -> Iterator[dict[str, 
     if source == "memory":
         g = torch.Generator().manual_seed(0)
         size = cfg.data.input_size
-        batch = {"image": torch.randn(cfg.data.batch_size, 3, size, size, generator=g).to(trainer.device),
-                 "label": torch.randint(0, num_classes, (cfg.data.batch_size,), generator=g).to(trainer.device)}
+        batch = {
+            "image": torch.randn(cfg.data.batch_size, 3, size, size, generator=g).to(trainer.device),
+            "label": torch.randint(0, num_classes, (cfg.data.batch_size,), generator=g).to(trainer.device),
+        }
         return itertools.repeat(batch)
     return itertools.chain.from_iterable(itertools.repeat(trainer.train_loader))
 
@@ -83,8 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for precision, source in itertools.product(args.precisions, args.sources):
         amp, cl = MODES[precision]
-        cfg = load_config(args.config, [*args.overrides, f"train.amp={amp}", f"train.channels_last={cl}",
-                                        "train.overlays=0", "output_dir=runs/bench_train"])
+        cfg = load_config(
+            args.config,
+            [
+                *args.overrides,
+                f"train.amp={amp}",
+                f"train.channels_last={cl}",
+                "train.overlays=0",
+                "output_dir=runs/bench_train",
+            ],
+        )
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         if source == "pipeline" or args.num_classes is None:
@@ -97,14 +107,27 @@ def main(argv: list[str] | None = None) -> int:
             num_classes = args.num_classes
             train_set = TensorDataset(torch.zeros(cfg.data.batch_size, 1))  # memory source never reads it
         seed_everything(0)
-        trainer = Trainer(cfg, build_model(cfg.model, num_classes), train_set, None, progress=False, verbose=False,
-                          tensorboard=False)
+        trainer = Trainer(
+            cfg, build_model(cfg.model, num_classes), train_set, None, progress=False, verbose=False, tensorboard=False
+        )
         ips = measure(trainer, _batches(source, trainer, num_classes), args.steps, args.warmup)
-        rows.append({"precision": precision, "source": source, "images_per_s": ips, "device": str(trainer.device),
-                     "batch_size": cfg.data.batch_size, "input_size": cfg.data.input_size,
-                     "method": cfg.model.method, "backbone": cfg.model.backbone})
-        print(f"{precision:>8} {source:>9}: {ips:9.1f} img/s  ({trainer.device}, batch {cfg.data.batch_size}, "
-              f"{cfg.data.input_size}px, {cfg.model.method}-{cfg.model.backbone})", flush=True)
+        rows.append(
+            {
+                "precision": precision,
+                "source": source,
+                "images_per_s": ips,
+                "device": str(trainer.device),
+                "batch_size": cfg.data.batch_size,
+                "input_size": cfg.data.input_size,
+                "method": cfg.model.method,
+                "backbone": cfg.model.backbone,
+            }
+        )
+        print(
+            f"{precision:>8} {source:>9}: {ips:9.1f} img/s  ({trainer.device}, batch {cfg.data.batch_size}, "
+            f"{cfg.data.input_size}px, {cfg.model.method}-{cfg.model.backbone})",
+            flush=True,
+        )
     if args.json:
         atomic_write_json(args.json, rows)
     return 0

@@ -20,12 +20,18 @@ def find_head(model: nn.Module, channels: int, num_classes: int) -> tuple[str, T
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear) and module.weight.shape == (num_classes, channels):
             found = (name, module.weight)
-        elif (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1) and module.groups == 1
-              and module.weight.shape[:2] == (num_classes, channels)):
+        elif (
+            isinstance(module, nn.Conv2d)
+            and module.kernel_size == (1, 1)
+            and module.groups == 1
+            and module.weight.shape[:2] == (num_classes, channels)
+        ):
             found = (name, module.weight[:, :, 0, 0])
     if found is None:
-        raise ValueError(f"CAM needs a global-average-pooling + linear (or 1x1 conv) head with weight "
-                         f"({num_classes}, {channels}); none found — pass head=NAME or use Grad-CAM")
+        raise ValueError(
+            f"CAM needs a global-average-pooling + linear (or 1x1 conv) head with weight "
+            f"({num_classes}, {channels}); none found — pass head=NAME or use Grad-CAM"
+        )
     return found
 
 
@@ -43,8 +49,15 @@ class CAM(Explainer):
 
     uses_gradients = False
 
-    def __init__(self, model: nn.Module, layers: str | Sequence[str] | None = None, *, head: str | None = None,
-                 relu: bool = True, **kwargs: object) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: str | Sequence[str] | None = None,
+        *,
+        head: str | None = None,
+        relu: bool = True,
+        **kwargs: object,
+    ) -> None:
         super().__init__(model, layers, **kwargs)  # type: ignore[arg-type]
         if head is not None:
             resolve_layers(model, [head])
@@ -54,8 +67,11 @@ class CAM(Explainer):
         """Automatic choice: the last spatial layer whose channels feed the classifier head (for a WSOL model
         that is the backbone, not the class-map head that the generic rule would pick)."""
         if self.layers is None:
-            heads = [m for m in self.model.modules() if isinstance(m, nn.Linear)
-                     or (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1)]
+            heads = [
+                m
+                for m in self.model.modules()
+                if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1)
+            ]
             if heads:
                 width = heads[-1].weight.shape[1]
                 found = [n for n, s in spatial_layers(self.model, images) if s[1] == width and s[2] * s[3] > 1]
@@ -69,12 +85,15 @@ class CAM(Explainer):
         module = resolve_layers(self.model, [self.head])[0]
         weight = getattr(module, "weight", None)
         if weight is None or weight.dim() not in (2, 4) or weight.shape[:2] != (num_classes, channels):
-            raise ValueError(f"head {self.head!r} must be a Linear / 1x1 conv with weight ({num_classes}, {channels})"
-                             f", got {None if weight is None else tuple(weight.shape)}")
+            raise ValueError(
+                f"head {self.head!r} must be a Linear / 1x1 conv with weight ({num_classes}, {channels})"
+                f", got {None if weight is None else tuple(weight.shape)}"
+            )
         return weight.flatten(1)
 
-    def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
-                 differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
+    def _explain(
+        self, images: Tensor, names: list[str], targets: TargetSpec, differentiable: bool
+    ) -> tuple[list[Tensor], Tensor, Target, bool]:
         acts, logits = forward_with_activations(self.model, names, images, "full" if differentiable else "none")
         acts = self.to_grids(names, acts, (images.shape[-2], images.shape[-1]))[0]
         target, two_d = resolve_target(targets, logits)
@@ -105,8 +124,9 @@ class EigenCAM(Explainer):
 
     uses_gradients = False
 
-    def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
-                 differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
+    def _explain(
+        self, images: Tensor, names: list[str], targets: TargetSpec, differentiable: bool
+    ) -> tuple[list[Tensor], Tensor, Target, bool]:
         acts, logits = forward_with_activations(self.model, names, images, "full" if differentiable else "none")
         acts = self.to_grids(names, acts, (images.shape[-2], images.shape[-1]))[0]
         target, two_d = resolve_target(targets, logits)

@@ -50,8 +50,15 @@ class Explainer(ABC):
     uses_gradients: bool = True
     supports_differentiable: bool = True
 
-    def __init__(self, model: nn.Module, layers: str | nn.Module | Sequence[str | nn.Module] | None = None, *,
-                 fuse: str = "mean", model_mode: str = "auto", reshape_transform: ReshapeTransform = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: str | nn.Module | Sequence[str | nn.Module] | None = None,
+        *,
+        fuse: str = "mean",
+        model_mode: str = "auto",
+        reshape_transform: ReshapeTransform = None,
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
@@ -78,8 +85,9 @@ class Explainer(ABC):
             self.layers = [find_target_layer(self.model, images, self.reshape_transform)]
         return self.layers
 
-    def to_grids(self, names: list[str], acts: list[Tensor], size: tuple[int, int],
-                 grads: list[list[Tensor]] | None = None) -> tuple[list[Tensor], list[list[Tensor]] | None]:
+    def to_grids(
+        self, names: list[str], acts: list[Tensor], size: tuple[int, int], grads: list[list[Tensor]] | None = None
+    ) -> tuple[list[Tensor], list[list[Tensor]] | None]:
         """Layer outputs (and their gradients, per target column) as (B, C, h, w) grids in each layer's layout.
 
         A token layer whose grid gets no gradient while its prefix tokens do (a ViT's last block, read by the
@@ -96,14 +104,23 @@ class Explainer(ABC):
             for n, g, grid in zip(names, per_layer, out[-1]):
                 prefix = prefix_of(g, self.layouts[n], size)
                 if prefix is not None and not grid.detach().any() and prefix.detach().any():
-                    raise ValueError(f"layer {n!r}: the logits depend on its prefix (class) tokens only, so every "
-                                     "map would be blank; pick a layer before the last token mixing, e.g. the "
-                                     "last block's first LayerNorm (ViT: encoder.layers[-1].ln_1)")
+                    raise ValueError(
+                        f"layer {n!r}: the logits depend on its prefix (class) tokens only, so every "
+                        "map would be blank; pick a layer before the last token mixing, e.g. the "
+                        "last block's first LayerNorm (ViT: encoder.layers[-1].ln_1)"
+                    )
         return grids, out
 
-    def __call__(self, images: Tensor, targets: TargetSpec = None, *, normalize: bool = True,
-                 size: str | tuple[int, int] = "input", upsample: str = "bilinear",
-                 differentiable: bool = False) -> Explanation:
+    def __call__(
+        self,
+        images: Tensor,
+        targets: TargetSpec = None,
+        *,
+        normalize: bool = True,
+        size: str | tuple[int, int] = "input",
+        upsample: str = "bilinear",
+        differentiable: bool = False,
+    ) -> Explanation:
         """Explain a batch.
 
         Args:
@@ -123,15 +140,21 @@ class Explainer(ABC):
         if self.uses_gradients or differentiable:
             check_grad_mode(differentiable)
         with model_mode(self.model, self.model_mode, differentiable):
-            maps, logits, target, two_d = self.explain_maps(images, targets, normalize, size, upsample,
-                                                            differentiable)
+            maps, logits, target, two_d = self.explain_maps(images, targets, normalize, size, upsample, differentiable)
         classes = target.classes
         if not two_d:
             maps, classes = maps[:, 0], classes[:, 0]
         return Explanation(maps, classes, logits.detach())
 
-    def explain_maps(self, images: Tensor, targets: TargetSpec, normalize: bool, size: str | tuple[int, int],
-                     upsample: str, differentiable: bool) -> tuple[Tensor, Tensor, Target, bool]:
+    def explain_maps(
+        self,
+        images: Tensor,
+        targets: TargetSpec,
+        normalize: bool,
+        size: str | tuple[int, int],
+        upsample: str,
+        differentiable: bool,
+    ) -> tuple[Tensor, Tensor, Target, bool]:
         """(B, K, H, W) maps, logits, resolved target, 'targets were 2-D' — without model-mode handling."""
         names = self.target_layers(images) if self.uses_layers else []
         per_layer, logits, target, two_d = self._explain(images, names, targets, differentiable)
@@ -139,8 +162,9 @@ class Explainer(ABC):
         return (out if differentiable else out.detach()), logits, target, two_d
 
     @abstractmethod
-    def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
-                 differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
+    def _explain(
+        self, images: Tensor, names: list[str], targets: TargetSpec, differentiable: bool
+    ) -> tuple[list[Tensor], Tensor, Target, bool]:
         """Per-layer raw (B, K, h, w) maps, logits, target, two_d: what each method implements."""
 
     @staticmethod
@@ -155,7 +179,8 @@ class Explainer(ABC):
         return images
 
 
-def build_explainer(name: str, model: nn.Module, layers: str | Sequence[str] | None = None,
-                    **kwargs: object) -> Explainer:
+def build_explainer(
+    name: str, model: nn.Module, layers: str | Sequence[str] | None = None, **kwargs: object
+) -> Explainer:
     """``CAM_METHODS.get(name)(model, layers, **kwargs)``: pick a method by name (``cam.method=gradcam``)."""
     return CAM_METHODS.get(name)(model, layers, **kwargs)

@@ -17,8 +17,9 @@ from wsol.cams.hooks import LayerCapture, model_logits
 from wsol.cams.targets import Target, TargetSpec, resolve_target, target_scores
 
 
-def forward_with_activations(model: torch.nn.Module, names: list[str], images: Tensor, grad: str
-                             ) -> tuple[list[Tensor], Tensor]:
+def forward_with_activations(
+    model: torch.nn.Module, names: list[str], images: Tensor, grad: str
+) -> tuple[list[Tensor], Tensor]:
     """One forward capturing the layers' raw outputs (any layout, see ``Explainer.to_grids``): ``grad`` is
     ``"none"``, ``"head"`` (graph from the first target layer on; the fast path) or ``"full"`` (the model's whole
     graph, for differentiable maps)."""
@@ -29,20 +30,27 @@ def forward_with_activations(model: torch.nn.Module, names: list[str], images: T
     return acts, model_logits(output)
 
 
-def activation_gradients(model: torch.nn.Module, names: list[str], images: Tensor, targets: TargetSpec,
-                         differentiable: bool) -> tuple[list[Tensor], list[list[Tensor]], Tensor, Target, bool]:
+def activation_gradients(
+    model: torch.nn.Module, names: list[str], images: Tensor, targets: TargetSpec, differentiable: bool
+) -> tuple[list[Tensor], list[list[Tensor]], Tensor, Target, bool]:
     """Activations per layer, gradients per (target column k, layer), logits, target, two_d."""
     acts, logits = forward_with_activations(model, names, images, "full" if differentiable else "head")
     target, two_d = resolve_target(targets, logits)
     with torch.enable_grad():
         scores = target_scores(target, logits, torch.arange(images.shape[0], device=logits.device))
         if not scores.requires_grad:
-            raise RuntimeError(f"the target score does not depend on layer(s) {names}; pick a layer on the path "
-                               "to the logits")
+            raise RuntimeError(
+                f"the target score does not depend on layer(s) {names}; pick a layer on the path to the logits"
+            )
         grads = []
         for k in range(scores.shape[1]):
-            g = torch.autograd.grad(scores[:, k].sum(), acts, retain_graph=differentiable or k + 1 < scores.shape[1],
-                                    create_graph=differentiable, allow_unused=True)
+            g = torch.autograd.grad(
+                scores[:, k].sum(),
+                acts,
+                retain_graph=differentiable or k + 1 < scores.shape[1],
+                create_graph=differentiable,
+                allow_unused=True,
+            )
             if any(x is None for x in g):
                 unused = [n for n, x in zip(names, g) if x is None]
                 raise RuntimeError(f"the target score does not depend on layer(s) {unused}")
@@ -53,8 +61,9 @@ def activation_gradients(model: torch.nn.Module, names: list[str], images: Tenso
 class GradientCAM(Explainer):
     """Shared driver: one forward, one gradient per target column, then ``combine(A, G)`` per layer."""
 
-    def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
-                 differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
+    def _explain(
+        self, images: Tensor, names: list[str], targets: TargetSpec, differentiable: bool
+    ) -> tuple[list[Tensor], Tensor, Target, bool]:
         acts, grads, logits, target, two_d = activation_gradients(self.model, names, images, targets, differentiable)
         acts, grads = self.to_grids(names, acts, (images.shape[-2], images.shape[-1]), grads)
         maps = [torch.stack([self.combine(a, g[i]) for g in grads], 1) for i, a in enumerate(acts)]

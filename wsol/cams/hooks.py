@@ -24,8 +24,10 @@ def model_logits(output: object) -> Tensor:
     elif isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
         logits = output[0]
     else:
-        raise TypeError(f"cannot find logits in a model output of type {type(output).__name__}; expected a "
-                        "(B, C) tensor, an object with .logits, or a tuple whose first item is the logits")
+        raise TypeError(
+            f"cannot find logits in a model output of type {type(output).__name__}; expected a "
+            "(B, C) tensor, an object with .logits, or a tuple whose first item is the logits"
+        )
     if logits.dim() != 2:
         raise ValueError(f"model logits must be (B, C), got shape {tuple(logits.shape)}")
     return logits
@@ -44,8 +46,10 @@ def model_mode(model: nn.Module, mode: str, differentiable: bool = False) -> Ite
     if mode == "auto":
         mode = "keep" if differentiable else "eval"
     if mode == "keep" and model.training and not differentiable:
-        raise ValueError("model is in training mode: BatchNorm/Dropout would make the maps depend on the batch "
-                         "and update running statistics; call model.eval() or use model_mode='eval'")
+        raise ValueError(
+            "model is in training mode: BatchNorm/Dropout would make the maps depend on the batch "
+            "and update running statistics; call model.eval() or use model_mode='eval'"
+        )
     flags = [(m, m.training) for m in model.modules()]
     try:
         if mode == "eval":
@@ -59,8 +63,9 @@ def model_mode(model: nn.Module, mode: str, differentiable: bool = False) -> Ite
 def check_grad_mode(differentiable: bool) -> None:
     """Gradient explainers cannot run under inference mode; differentiable maps need grad mode on."""
     if torch.is_inference_mode_enabled():
-        raise RuntimeError("gradient-based explainers cannot run under torch.inference_mode(); "
-                           "use torch.no_grad() or no context")
+        raise RuntimeError(
+            "gradient-based explainers cannot run under torch.inference_mode(); use torch.no_grad() or no context"
+        )
     if differentiable and not torch.is_grad_enabled():
         raise RuntimeError("differentiable=True needs grad mode: the call is inside torch.no_grad()")
 
@@ -78,8 +83,9 @@ class LayerCapture:
     and channels-last outputs of transformers, which the explainers read through ``wsol.cams.layout``.
     """
 
-    def __init__(self, model: nn.Module, names: Sequence[str], detach_trunk: bool = False,
-                 spatial: bool = True) -> None:
+    def __init__(
+        self, model: nn.Module, names: Sequence[str], detach_trunk: bool = False, spatial: bool = True
+    ) -> None:
         self.model = model
         self.names = list(names)
         self.modules = resolve_layers(model, self.names)
@@ -92,12 +98,16 @@ class LayerCapture:
         def hook(module: nn.Module, args: object, output: object) -> Tensor:
             if not isinstance(output, Tensor) or output.dim() not in ((4,) if self.spatial else (3, 4)):
                 shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-                raise ValueError(f"layer {name!r} has no spatial output: got {shape}, expected a (B, C, h, w) "
-                                 "tensor (or, for explainers, (B, tokens, D) / (B, h, w, C)); pick a convolutional "
-                                 "layer or block")
+                raise ValueError(
+                    f"layer {name!r} has no spatial output: got {shape}, expected a (B, C, h, w) "
+                    "tensor (or, for explainers, (B, tokens, D) / (B, h, w, C)); pick a convolutional "
+                    "layer or block"
+                )
             if name in self.outputs:
-                raise ValueError(f"layer {name!r} runs more than once per forward (a shared module); pick a layer "
-                                 "that runs once, e.g. the block that contains it")
+                raise ValueError(
+                    f"layer {name!r} runs more than once per forward (a shared module); pick a layer "
+                    "that runs once, e.g. the block that contains it"
+                )
             if self.detach_trunk and not output.requires_grad:
                 torch.set_grad_enabled(True)  # reverted by the caller's no_grad block on exit
                 output = output.detach().requires_grad_(True)
@@ -139,8 +149,10 @@ def resolve_layers(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
         if name not in table or name == "":
             close = difflib.get_close_matches(name, [n for n in table if n], n=5, cutoff=0.5)
             top = [n for n, _ in model.named_children()]
-            raise KeyError(f"unknown layer {name!r}; close matches: {close or 'none'}; top-level layers: {top} "
-                           "(any dotted name from model.named_modules() works)")
+            raise KeyError(
+                f"unknown layer {name!r}; close matches: {close or 'none'}; top-level layers: {top} "
+                "(any dotted name from model.named_modules() works)"
+            )
         modules.append(table[name])
     return modules
 
@@ -192,8 +204,10 @@ def layer_names(model: nn.Module, layers: str | nn.Module | Sequence[str | nn.Mo
     for item in items:
         if isinstance(item, nn.Module):
             if id(item) not in names_of:
-                raise ValueError(f"layer {type(item).__name__} is not a submodule of the model (the model itself "
-                                 "cannot be a target layer)")
+                raise ValueError(
+                    f"layer {type(item).__name__} is not a submodule of the model (the model itself "
+                    "cannot be a target layer)"
+                )
             names.append(names_of[id(item)])
         elif isinstance(item, str):
             names.append(item)
@@ -236,9 +250,11 @@ def find_target_layer(model: nn.Module, images: Tensor, reshape_transform: objec
     with every_layer_hooked(model, make), torch.inference_mode(False), torch.enable_grad():
         logits = model_logits(model(images[:1].clone().requires_grad_(True)))
         if not found:
-            raise ValueError("no layer of the model has a spatial output ((B, C, h, w), (B, h, w, C) or ViT "
-                             "tokens) with h*w > 1 for this input size; pass the layer explicitly or use larger "
-                             "images")
+            raise ValueError(
+                "no layer of the model has a spatial output ((B, C, h, w), (B, h, w, C) or ViT "
+                "tokens) with h*w > 1 for this input size; pass the layer explicitly or use larger "
+                "images"
+            )
         grads = torch.autograd.grad(logits.sum(), [t for _, t, _ in found], allow_unused=True)
     for (name, _, layout), grad in reversed(list(zip(found, grads))):
         if grad is not None and to_grid(grad, layout, size).abs().amax() > 0:

@@ -63,16 +63,20 @@ def detect_layout(shape: tuple[int, ...], size: tuple[int, int]) -> str:
             return "channels_first"
         if grid_fits(shape[1], shape[2], size):
             return "channels_last"
-        raise ValueError(f"output {tuple(shape)} is neither (B, C, h, w) nor (B, h, w, C) with a grid that tiles "
-                         f"the {size[0]}x{size[1]} input")
+        raise ValueError(
+            f"output {tuple(shape)} is neither (B, C, h, w) nor (B, h, w, C) with a grid that tiles "
+            f"the {size[0]}x{size[1]} input"
+        )
     if len(shape) == 3:
         grids = token_grids(shape[1], size)
         if len(grids) == 1:
             return "tokens"
         why = "no" if not grids else "several"
-        raise ValueError(f"output {tuple(shape)}: {why} split of its {shape[1]} tokens into prefix tokens "
-                         f"{PREFIX_TOKENS} and a grid tiling the {size[0]}x{size[1]} input; pass "
-                         "reshape_transform=wsol.cams.token_grid(prefix, (h, w))")
+        raise ValueError(
+            f"output {tuple(shape)}: {why} split of its {shape[1]} tokens into prefix tokens "
+            f"{PREFIX_TOKENS} and a grid tiling the {size[0]}x{size[1]} input; pass "
+            "reshape_transform=wsol.cams.token_grid(prefix, (h, w))"
+        )
     raise ValueError(f"output {tuple(shape)} is not spatial: expected (B, C, h, w), (B, h, w, C) or (B, tokens, D)")
 
 
@@ -117,7 +121,7 @@ def prefix_of(x: Tensor, layout: ReshapeTransform, size: tuple[int, int]) -> Ten
     if layout != "tokens" or x.dim() != 3:
         return None
     grids = token_grids(x.shape[1], size)
-    return x[:, :grids[0][0]] if len(grids) == 1 else None
+    return x[:, : grids[0][0]] if len(grids) == 1 else None
 
 
 def resolve_layout(x: Tensor, declared: ReshapeTransform, size: tuple[int, int], name: str) -> ReshapeTransform:
@@ -129,5 +133,7 @@ def resolve_layout(x: Tensor, declared: ReshapeTransform, size: tuple[int, int],
     try:
         return detect_layout(tuple(x.shape), size)
     except ValueError as exc:
-        raise ValueError(f"layer {name!r} has no spatial output: {exc}; pick another layer or pass "
-                         f"reshape_transform (one of {LAYOUTS} or a callable)") from None
+        raise ValueError(
+            f"layer {name!r} has no spatial output: {exc}; pick another layer or pass "
+            f"reshape_transform (one of {LAYOUTS} or a callable)"
+        ) from None

@@ -40,8 +40,14 @@ class ExplainerLocalizer(nn.Module):
         upsample: how maps of several layers are brought to one size before fusion.
     """
 
-    def __init__(self, model: nn.Module, method: str | Explainer = "gradcam",
-                 layers: str | Sequence[str] | None = None, upsample: str = "bilinear", **kwargs: object) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        method: str | Explainer = "gradcam",
+        layers: str | Sequence[str] | None = None,
+        upsample: str = "bilinear",
+        **kwargs: object,
+    ) -> None:
         super().__init__()
         self.model = model
         self.num_classes = getattr(model, "num_classes", None)
@@ -66,12 +72,15 @@ class ExplainerLocalizer(nn.Module):
         return Localization(out.logits, found.to(out.logits.device), maps)
 
 
-def build_localizer(model: nn.Module, method: str = "native", layers: str | Sequence[str] | None = None,
-                    **kwargs: object) -> Localizer:
+def build_localizer(
+    model: nn.Module, method: str = "native", layers: str | Sequence[str] | None = None, **kwargs: object
+) -> Localizer:
     """``"native"`` → the model itself (needs ``.localize``); otherwise an :class:`ExplainerLocalizer`."""
     if method == "native":
         if not hasattr(model, "localize"):
-            raise ValueError(f"method 'native' needs a WSOL model with .localize; {type(model).__name__} has none "
-                             f"— pick an explainer: {', '.join(CAM_METHODS.names())}")
+            raise ValueError(
+                f"method 'native' needs a WSOL model with .localize; {type(model).__name__} has none "
+                f"— pick an explainer: {', '.join(CAM_METHODS.names())}"
+            )
         return model  # type: ignore[return-value]
     return ExplainerLocalizer(model, method, layers, **kwargs)

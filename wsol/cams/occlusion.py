@@ -46,9 +46,17 @@ class Occlusion(Explainer):
     uses_gradients = False
     supports_differentiable = False
 
-    def __init__(self, model: nn.Module, layers: str | Sequence[str] | None = None, *,
-                 window: int | Sequence[int] = 16, stride: int | Sequence[int] = 8, baseline: float = 0.0,
-                 batch_size: int = 64, **kwargs: object) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: str | Sequence[str] | None = None,
+        *,
+        window: int | Sequence[int] = 16,
+        stride: int | Sequence[int] = 8,
+        baseline: float = 0.0,
+        batch_size: int = 64,
+        **kwargs: object,
+    ) -> None:
         super().__init__(model, None, **kwargs)  # type: ignore[arg-type]
         self.window, self.stride = _pair(window, "window"), _pair(stride, "stride")
         if batch_size < 1:
@@ -66,8 +74,9 @@ class Occlusion(Explainer):
         return row_in.repeat_interleave(len(xs), 0), col_in.repeat(len(ys), 1)
 
     @torch.no_grad()
-    def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
-                 differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
+    def _explain(
+        self, images: Tensor, names: list[str], targets: TargetSpec, differentiable: bool
+    ) -> tuple[list[Tensor], Tensor, Target, bool]:
         b, _, h, w = images.shape
         logits = model_logits(self.model(images))
         target, two_d = resolve_target(targets, logits)

@@ -12,8 +12,9 @@ from wsol.cams.hooks import model_logits
 from wsol.cams.targets import Target, TargetSpec, resolve_target, target_scores
 
 
-def input_gradients(model: nn.Module, images: Tensor, targets: TargetSpec, differentiable: bool
-                    ) -> tuple[list[Tensor], Tensor, Target, bool]:
+def input_gradients(
+    model: nn.Module, images: Tensor, targets: TargetSpec, differentiable: bool
+) -> tuple[list[Tensor], Tensor, Target, bool]:
     """∂score/∂x for each target column: a list of (B, 3, H, W), plus logits, target and two_d."""
     x = images if (differentiable and images.requires_grad) else images.detach().clone().requires_grad_(True)
     with torch.enable_grad():
@@ -22,8 +23,12 @@ def input_gradients(model: nn.Module, images: Tensor, targets: TargetSpec, diffe
         scores = target_scores(target, logits, torch.arange(x.shape[0], device=logits.device))
         grads = []
         for k in range(scores.shape[1]):
-            (g,) = torch.autograd.grad(scores[:, k].sum(), x, retain_graph=differentiable or k + 1 < scores.shape[1],
-                                       create_graph=differentiable)
+            (g,) = torch.autograd.grad(
+                scores[:, k].sum(),
+                x,
+                retain_graph=differentiable or k + 1 < scores.shape[1],
+                create_graph=differentiable,
+            )
             grads.append(g)
     return grads, logits, target, two_d
 
@@ -41,8 +46,9 @@ class Saliency(Explainer):
     def __init__(self, model: nn.Module, layers: str | Sequence[str] | None = None, **kwargs: object) -> None:
         super().__init__(model, None, **kwargs)  # type: ignore[arg-type]
 
-    def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
-                 differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
+    def _explain(
+        self, images: Tensor, names: list[str], targets: TargetSpec, differentiable: bool
+    ) -> tuple[list[Tensor], Tensor, Target, bool]:
         grads, logits, target, two_d = input_gradients(self.model, images, targets, differentiable)
         return [torch.stack([g.abs().amax(1) for g in grads], 1)], logits, target, two_d
 
@@ -73,8 +79,9 @@ class GuidedBackprop(Saliency):
 
     supports_differentiable = False
 
-    def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
-                 differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
+    def _explain(
+        self, images: Tensor, names: list[str], targets: TargetSpec, differentiable: bool
+    ) -> tuple[list[Tensor], Tensor, Target, bool]:
         relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]
         if not relus:
             raise ValueError("guided backpropagation needs nn.ReLU modules in the model; none found")
@@ -113,22 +120,33 @@ class SmoothGrad(Explainer):
         samples: noisy copies per image (n). seed: seed of the noise (reproducible maps).
     """
 
-    def __init__(self, model: nn.Module, layers: str | Sequence[str] | None = None, *,
-                 base: str | Explainer = "saliency", samples: int = 25, noise_level: float = 0.15,
-                 batch_size: int = 64, seed: int = 0, **kwargs: object) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: str | Sequence[str] | None = None,
+        *,
+        base: str | Explainer = "saliency",
+        samples: int = 25,
+        noise_level: float = 0.15,
+        batch_size: int = 64,
+        seed: int = 0,
+        **kwargs: object,
+    ) -> None:
         super().__init__(model, None, **kwargs)  # type: ignore[arg-type]
         self.base = base if isinstance(base, Explainer) else CAM_METHODS.get(base)(model, layers)
         if self.base.model is not model:
             raise ValueError("the base explainer must wrap the same model")
         if samples < 1 or noise_level < 0 or batch_size < 1:
-            raise ValueError(f"need samples >= 1, noise_level >= 0, batch_size >= 1; got {samples}, "
-                             f"{noise_level}, {batch_size}")
+            raise ValueError(
+                f"need samples >= 1, noise_level >= 0, batch_size >= 1; got {samples}, {noise_level}, {batch_size}"
+            )
         self.samples, self.noise_level, self.batch_size, self.seed = samples, noise_level, batch_size, seed
         self.uses_layers = False
         self.supports_differentiable = self.base.supports_differentiable
 
-    def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
-                 differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
+    def _explain(
+        self, images: Tensor, names: list[str], targets: TargetSpec, differentiable: bool
+    ) -> tuple[list[Tensor], Tensor, Target, bool]:
         with torch.no_grad():
             logits = model_logits(self.model(images))
         target, two_d = resolve_target(targets, logits)
@@ -141,9 +159,8 @@ class SmoothGrad(Explainer):
             n = min(per_chunk, self.samples - start)
             noise = torch.randn((n, *images.shape), generator=gen, device=images.device, dtype=images.dtype)
             noisy = (images.detach()[None] + noise * span * self.noise_level).flatten(0, 1)  # copy-major
-            maps = self.base.explain_maps(noisy, _SampleTarget(target, b, n),
-                                          False, "input", "bilinear", differentiable)[0]
+            maps = self.base.explain_maps(
+                noisy, _SampleTarget(target, b, n), False, "input", "bilinear", differentiable
+            )[0]
             total = total + maps.view(n, b, *maps.shape[1:]).sum(0)
         return [total / self.samples], logits, target, two_d
-
-

@@ -35,8 +35,15 @@ class ScoreCAM(Explainer):
     uses_gradients = False
     supports_differentiable = False
 
-    def __init__(self, model: nn.Module, layers: str | Sequence[str] | None = None, *, batch_size: int = 64,
-                 mask_align_corners: bool = True, **kwargs: object) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: str | Sequence[str] | None = None,
+        *,
+        batch_size: int = 64,
+        mask_align_corners: bool = True,
+        **kwargs: object,
+    ) -> None:
         super().__init__(model, layers, **kwargs)  # type: ignore[arg-type]
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -64,15 +71,16 @@ class ScoreCAM(Explainer):
             scores[dead] = target_scores(target, blank.expand(len(dead), -1), dead // c).float()
         size = (images.shape[-2], images.shape[-1])
         for start in range(0, len(live), self.batch_size):
-            idx = live[start:start + self.batch_size]
+            idx = live[start : start + self.batch_size]
             sample, channel = idx // c, idx % c
             masks = self._masks(acts[sample, channel], size)
             logits = model_logits(self.model(images[sample] * masks))
             scores[idx] = target_scores(target, logits, sample).float()
         return scores.view(b, c, k)
 
-    def _explain(self, images: Tensor, names: list[str], targets: TargetSpec,
-                 differentiable: bool) -> tuple[list[Tensor], Tensor, Target, bool]:
+    def _explain(
+        self, images: Tensor, names: list[str], targets: TargetSpec, differentiable: bool
+    ) -> tuple[list[Tensor], Tensor, Target, bool]:
         acts, logits = forward_with_activations(self.model, names, images, "none")
         acts = self.to_grids(names, acts, (images.shape[-2], images.shape[-1]))[0]
         target, two_d = resolve_target(targets, logits)

@@ -66,11 +66,15 @@ def as_class_tensor(spec: int | Sequence[int] | Tensor, batch: int, num_classes:
     if classes.dim() == 1:
         classes = classes[:, None]
     if classes.dim() != 2 or classes.shape[0] != batch:
-        raise ValueError(f"targets must be an int, a list of {batch} ints, a ({batch},) or ({batch}, K) tensor; "
-                         f"got shape {tuple(torch.as_tensor(spec).shape)}")
+        raise ValueError(
+            f"targets must be an int, a list of {batch} ints, a ({batch},) or ({batch}, K) tensor; "
+            f"got shape {tuple(torch.as_tensor(spec).shape)}"
+        )
     if classes.numel() and (int(classes.min()) < 0 or int(classes.max()) >= num_classes):
-        raise ValueError(f"target class index out of range: got values in [{int(classes.min())}, "
-                         f"{int(classes.max())}], the model has {num_classes} classes (valid: 0..{num_classes - 1})")
+        raise ValueError(
+            f"target class index out of range: got values in [{int(classes.min())}, "
+            f"{int(classes.max())}], the model has {num_classes} classes (valid: 0..{num_classes - 1})"
+        )
     return classes.contiguous(), two_d
 
 
@@ -103,6 +107,7 @@ def target_scores(target: Target, logits: Tensor, sample: Tensor) -> Tensor:
     if scores.dim() == 1:
         scores = scores[:, None]
     if scores.dim() != 2 or scores.shape[0] != logits.shape[0]:
-        raise ValueError(f"a target must return ({logits.shape[0]},) or ({logits.shape[0]}, K) scores, "
-                         f"got {tuple(scores.shape)}")
+        raise ValueError(
+            f"a target must return ({logits.shape[0]},) or ({logits.shape[0]}, K) scores, got {tuple(scores.shape)}"
+        )
     return scores

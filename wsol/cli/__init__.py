@@ -94,8 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = available_commands()
     if not argv or argv[0] in ("-h", "--help", "help"):
         width = max(map(len, commands), default=0)
-        lines = ["usage: wsol [--debug] <command> [options]   (wsol <command> --help for its options)", "",
-                 "--debug shows tracebacks of input errors (also WSOL_DEBUG=1)", "", "commands:"]
+        lines = [
+            "usage: wsol [--debug] <command> [options]   (wsol <command> --help for its options)",
+            "",
+            "--debug shows tracebacks of input errors (also WSOL_DEBUG=1)",
+            "",
+            "commands:",
+        ]
         lines += [f"  {name:<{width}}  {_summary(mod)}" for name, mod in commands.items()]
         print("\n".join(lines))
         return 0 if argv else 2

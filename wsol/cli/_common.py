@@ -10,8 +10,20 @@ from wsol.defaults import DEFAULT_CHECKPOINT, DEFAULT_DATA
 
 # the CAM_METHODS registry keys and the upsample modes, for choices= without importing torch (a test keeps
 # them equal to wsol.cams.CAM_METHODS / UPSAMPLE_MODES)
-CAM_METHOD_NAMES = ("cam", "eigencam", "gradcam", "gradcam++", "guided_backprop", "hirescam", "layercam",
-                    "occlusion", "saliency", "scorecam", "smoothgrad", "xgradcam")
+CAM_METHOD_NAMES = (
+    "cam",
+    "eigencam",
+    "gradcam",
+    "gradcam++",
+    "guided_backprop",
+    "hirescam",
+    "layercam",
+    "occlusion",
+    "saliency",
+    "scorecam",
+    "smoothgrad",
+    "xgradcam",
+)
 UPSAMPLE_NAMES = ("bilinear", "bicubic", "nearest", "cv2-bilinear")
 DATA_FORMATS = ("auto", "wsolevaluation", "cub", "coco")
 FAILURE_CATEGORIES = ("correct", "wrong class", "missed", "several instances", "too large", "part only", "misplaced")
@@ -40,8 +52,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 def new_parser(prog: str, description: str | None, **kwargs: object) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` for ``wsol <command>`` showing defaults in ``--help``."""
-    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter,
-                                   **kwargs)  # type: ignore[arg-type]
+    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter, **kwargs)  # type: ignore[arg-type]
 
 
 def resolve_device(name: str) -> str:
@@ -56,7 +67,8 @@ def resolve_device(name: str) -> str:
 def add_source_args(p: argparse.ArgumentParser, split: str = "test") -> None:
     """The flags of the commands that look at a trained model: --checkpoint, --data, --split, --device."""
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="trained checkpoint (made by `wsol quickstart`)")
-    p.add_argument("--data", default=None,
-                   help=f"dataset root (default: the checkpoint config's data.root, else {DEFAULT_DATA})")
+    p.add_argument(
+        "--data", default=None, help=f"dataset root (default: the checkpoint config's data.root, else {DEFAULT_DATA})"
+    )
     p.add_argument("--split", default=split, help="split to look at")
     p.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda | cuda:N")

@@ -25,11 +25,19 @@ MAX_CLASSES = 20
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = new_parser("wsol class-model", __doc__.split("\n", 1)[0])
     add_source_args(p, split="val")
-    p.add_argument("--classes", nargs="+", default=None,
-                   help=f"class indices or names (default: all, at most the first {MAX_CLASSES})")
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        default=None,
+        help=f"class indices or names (default: all, at most the first {MAX_CLASSES})",
+    )
     p.add_argument("--steps", type=int, default=200, help="gradient-ascent steps (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=0.1, help="step in normalised pixel units per RMS-normalised "
-                   "gradient (default: %(default)s)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=0.1,
+        help="step in normalised pixel units per RMS-normalised gradient (default: %(default)s)",
+    )
     p.add_argument("--l2", type=float, default=0.05, help="λ of the L2 penalty λ‖I‖² (default: %(default)s)")
     p.add_argument("--jitter", type=int, default=0, help="random roll of up to J px each step (default: off)")
     p.add_argument("--blur-every", type=int, default=0, help="Gaussian blur every n steps (default: off)")
@@ -72,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from wsol.cams.hooks import model_logits
+    from wsol.drawing import denormalize_image, save_png
     from wsol.viz.class_model import class_model_images, render_class_models, score_plot_png
     from wsol.viz.embeddings import png_to_array
-    from wsol.drawing import denormalize_image, save_png
     from wsol.viz.source import open_source
 
     t0 = time.perf_counter()
@@ -85,36 +93,65 @@ def main(argv: list[str] | None = None) -> int:
     classes = resolve_classes(args.classes, names, num_classes)
     size = args.size or int(src.config.data.input_size)
     out = args.out if args.out is not None else src.checkpoint.resolve().parent.parent / "class_model"
-    result = class_model_images(src.model, classes, size, steps=args.steps, lr=args.lr, l2=args.l2,
-                                jitter=args.jitter, blur_every=args.blur_every, blur_sigma=args.blur_sigma,
-                                init=args.init, seed=args.seed, progress=True)
+    result = class_model_images(
+        src.model,
+        classes,
+        size,
+        steps=args.steps,
+        lr=args.lr,
+        l2=args.l2,
+        jitter=args.jitter,
+        blur_every=args.blur_every,
+        blur_sigma=args.blur_sigma,
+        init=args.init,
+        seed=args.seed,
+        progress=True,
+    )
     seconds = time.perf_counter() - t0
     grid = render_class_models(result, names, tile=args.tile, stretch=not args.no_stretch)
     save_png(out / "class_model.png", grid)
     extras = f", jitter {args.jitter}" if args.jitter else ""
     extras += f", blur σ={args.blur_sigma} every {args.blur_every}" if args.blur_every else ""
-    plot = score_plot_png(result, names, out / "scores.png", f"gradient ascent on the input: {args.steps} steps, "
-                          f"lr {args.lr}, λ={args.l2}{extras}")
+    plot = score_plot_png(
+        result,
+        names,
+        out / "scores.png",
+        f"gradient ascent on the input: {args.steps} steps, lr {args.lr}, λ={args.l2}{extras}",
+    )
     with torch.no_grad():
         probs = model_logits(src.model(result.images.to(src.device))).softmax(1).cpu()
     rows = []
     for i, c in enumerate(classes):
         save_png(safe_join(out / "classes", f"{names[c]}.png"), denormalize_image(result.images[i]))
-        rows.append({"class": c, "name": names[c], "score_start": float(result.scores[0, i]),
-                     "score_end": float(result.scores[-1, i]), "prob_end": float(probs[i, c]),
-                     "image_rms": float(result.images[i].pow(2).mean().sqrt())})
-        print(f"{names[c]:<24} S_c {rows[-1]['score_start']:8.3f} -> {rows[-1]['score_end']:8.3f}   "
-              f"p={rows[-1]['prob_end']:.3f}")
+        rows.append(
+            {
+                "class": c,
+                "name": names[c],
+                "score_start": float(result.scores[0, i]),
+                "score_end": float(result.scores[-1, i]),
+                "prob_end": float(probs[i, c]),
+                "image_rms": float(result.images[i].pow(2).mean().sqrt()),
+            }
+        )
+        print(
+            f"{names[c]:<24} S_c {rows[-1]['score_start']:8.3f} -> {rows[-1]['score_end']:8.3f}   "
+            f"p={rows[-1]['prob_end']:.3f}"
+        )
     if args.tensorboard is not None:
         from torch.utils.tensorboard import SummaryWriter
 
         with SummaryWriter(str(args.tensorboard)) as writer:
             writer.add_image("class_model/images", grid, 0, dataformats="HWC")
             writer.add_image("class_model/scores", png_to_array(plot), 0, dataformats="HWC")
-    settings = {k: getattr(args, k) for k in ("steps", "lr", "l2", "jitter", "blur_every", "blur_sigma", "init",
-                                              "seed")}
-    atomic_write_json(out / "summary.json", {"checkpoint": str(src.checkpoint), "size": size, **settings,
-                                             "seconds": round(seconds, 2), "classes": rows})
-    print(f"wrote {out}/class_model.png, scores.png, classes/*.png, summary.json ({len(classes)} classes, "
-          f"{args.steps} steps in {seconds:.1f} s)")
+    settings = {
+        k: getattr(args, k) for k in ("steps", "lr", "l2", "jitter", "blur_every", "blur_sigma", "init", "seed")
+    }
+    atomic_write_json(
+        out / "summary.json",
+        {"checkpoint": str(src.checkpoint), "size": size, **settings, "seconds": round(seconds, 2), "classes": rows},
+    )
+    print(
+        f"wrote {out}/class_model.png, scores.png, classes/*.png, summary.json ({len(classes)} classes, "
+        f"{args.steps} steps in {seconds:.1f} s)"
+    )
     return 0

@@ -21,9 +21,13 @@ from wsol.cli._common import new_parser
 from wsol.fileio import atomic_write_json, atomic_write_text
 
 COLUMNS = [  # (header, result key)
-    ("top-1 cls", "top1_cls"), ("GT-known loc (oracle)", "oracle/maxboxacc"),
-    ("GT-known loc (fixed)", "fixed/gt_known_loc"), ("top-1 loc (fixed)", "fixed/top1_loc"),
-    ("MaxBoxAccV2", "oracle/maxboxacc_v2"), ("PxAP", "pxap"), ("threshold (val)", "val_threshold"),
+    ("top-1 cls", "top1_cls"),
+    ("GT-known loc (oracle)", "oracle/maxboxacc"),
+    ("GT-known loc (fixed)", "fixed/gt_known_loc"),
+    ("top-1 loc (fixed)", "fixed/top1_loc"),
+    ("MaxBoxAccV2", "oracle/maxboxacc_v2"),
+    ("PxAP", "pxap"),
+    ("threshold (val)", "val_threshold"),
 ]
 METHODS = ["cam", "acol", "has", "adl", "ggam", "spg", "bas", "cutmix"]
 
@@ -35,8 +39,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--config-dir", default="configs/synthetic", help="holds <method>.yaml")
     p.add_argument("--out", default="runs/compare", help="output folder (one run folder per method and seed)")
     p.add_argument("--split", default="test", help="split the table is computed on")
-    p.add_argument("--picture-methods", nargs=2, default=["cam", "acol"], metavar=("A", "B"),
-                   help="draw the same test images under these two methods (first seed; skipped if not run)")
+    p.add_argument(
+        "--picture-methods",
+        nargs=2,
+        default=["cam", "acol"],
+        metavar=("A", "B"),
+        help="draw the same test images under these two methods (first seed; skipped if not run)",
+    )
     p.add_argument("--picture-count", type=int, default=8)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("overrides", nargs="*", help="dotlist overrides applied to every run, e.g. train.epochs=4")
@@ -75,12 +84,13 @@ def run_one(config: Path, overrides: list[str], split: str, progress: bool) -> d
         raise RuntimeError(f"{config}: validation chose no localization threshold (train.localization=false?)")
     threshold = summary["localization"]["threshold"]
     d = cfg.data
-    test = WSOLDataset(load_split(d.root, split, fmt=d.format),
-                       build_transform("eval", d.input_size, d.protocol, d.resize_size),
-                       mask_size=EVAL_SIZE if d.protocol == "resize" else None)
+    test = WSOLDataset(
+        load_split(d.root, split, fmt=d.format),
+        build_transform("eval", d.input_size, d.protocol, d.resize_size),
+        mask_size=EVAL_SIZE if d.protocol == "resize" else None,
+    )
     loader = make_loader(test, d.eval_batch_size, d.num_workers)
-    result = evaluate_model(model.eval(), loader, protocol=d.protocol, fixed_threshold=threshold,
-                            progress=progress)
+    result = evaluate_model(model.eval(), loader, protocol=d.protocol, fixed_threshold=threshold, progress=progress)
     result["val_threshold"] = threshold
     figures = {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     atomic_write_json(done, {"config": to_plain(cfg), "split": split, "result": figures})
@@ -108,10 +118,17 @@ def markdown_table(results: dict[str, list[dict[str, float]]], split: str, seeds
     for method, runs in results.items():
         cells = [mean_std([r[key] for r in runs if key in r]) for _, key in COLUMNS]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    lines += ["", f"{split} split, mean ± std over seeds; oracle = the best CAM threshold on the {split} split "
-              f"itself, fixed = the threshold chosen on val (MaxBoxAcc, IoU 50); MaxBoxAccV2 and PxAP are "
-              f"threshold-free.", "", "Per seed (" + ", ".join(h for h, _ in COLUMNS[:5]) + "):", "",
-              "| method | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|" + "---|" * (len(seeds) + 1)]
+    lines += [
+        "",
+        f"{split} split, mean ± std over seeds; oracle = the best CAM threshold on the {split} split "
+        f"itself, fixed = the threshold chosen on val (MaxBoxAcc, IoU 50); MaxBoxAccV2 and PxAP are "
+        f"threshold-free.",
+        "",
+        "Per seed (" + ", ".join(h for h, _ in COLUMNS[:5]) + "):",
+        "",
+        "| method | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+        "|" + "---|" * (len(seeds) + 1),
+    ]
     for method, runs in results.items():
         cells = [" / ".join(f"{r.get(key, float('nan')):.1f}" for _, key in COLUMNS[:5]) for r in runs]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
@@ -150,8 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(m, s) for s in args.seeds for m in args.methods]  # seed-major: a cut-short run still compares all
     table = ""
     for method, seed in tqdm(jobs, desc="runs", disable=args.no_progress):
-        overrides = [*args.overrides, f"train.seed={seed}", f"name=compare_{method}_s{seed}",
-                     f"output_dir={out / f'{method}_s{seed}'}", "train.localization=true"]
+        overrides = [
+            *args.overrides,
+            f"train.seed={seed}",
+            f"name=compare_{method}_s{seed}",
+            f"output_dir={out / f'{method}_s{seed}'}",
+            "train.localization=true",
+        ]
         result = run_one(Path(args.config_dir) / f"{method}.yaml", overrides, args.split, not args.no_progress)
         results.setdefault(method, []).append(result)
         atomic_write_json(out / "results.json", results)

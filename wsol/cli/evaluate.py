@@ -26,26 +26,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", default=None, help="dataset root (default: the checkpoint config's data.root)")
     p.add_argument("--split", default="test")
-    p.add_argument("--fixed-threshold-from", default=None,
-                   help="split to choose the CAM threshold on (e.g. val), 'checkpoint' for the stored one, or "
-                        "'paper' for the method's own fixed threshold (model.<method>.threshold, e.g. BAS)")
+    p.add_argument(
+        "--fixed-threshold-from",
+        default=None,
+        help="split to choose the CAM threshold on (e.g. val), 'checkpoint' for the stored one, or "
+        "'paper' for the method's own fixed threshold (model.<method>.threshold, e.g. BAS)",
+    )
     p.add_argument("--cam-curve-interval", type=float, default=0.01)
     p.add_argument("--iou-thresholds", type=int, nargs="+", default=[30, 50, 70])
-    p.add_argument("--protocol", choices=["resize", "resize_crop"], default=None,
-                   help="eval transform and GT-box rule (default: the checkpoint config's data.protocol)")
+    p.add_argument(
+        "--protocol",
+        choices=["resize", "resize_crop"],
+        default=None,
+        help="eval transform and GT-box rule (default: the checkpoint config's data.protocol)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda | cuda:N")
-    p.add_argument("--out", "--output-dir", dest="out", default=None,
-                   help="output folder (default: <checkpoint dir>/eval_<split>)")
+    p.add_argument(
+        "--out", "--output-dir", dest="out", default=None, help="output folder (default: <checkpoint dir>/eval_<split>)"
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (tables to stderr)")
     p.add_argument("--print-config", action="store_true", help="print the checkpoint's resolved config and exit")
-    p.add_argument("--cam-method", nargs="+", default=["native"],
-                   help="map source(s): 'native' (the model's own class maps) and/or explainer names "
-                        "(gradcam, gradcam++, layercam, scorecam, ...; see wsol.cams.CAM_METHODS); several → "
-                        "each is evaluated and a comparison table is printed")
-    p.add_argument("--cam-layer", nargs="+", default=["backbone"],
-                   help="target layer(s) of an explainer (default: backbone, the features the heads see)")
+    p.add_argument(
+        "--cam-method",
+        nargs="+",
+        default=["native"],
+        help="map source(s): 'native' (the model's own class maps) and/or explainer names "
+        "(gradcam, gradcam++, layercam, scorecam, ...; see wsol.cams.CAM_METHODS); several → "
+        "each is evaluated and a comparison table is printed",
+    )
+    p.add_argument(
+        "--cam-layer",
+        nargs="+",
+        default=["backbone"],
+        help="target layer(s) of an explainer (default: backbone, the features the heads see)",
+    )
     p.add_argument("--amp", action="store_true", help="run the model under bf16 autocast (CUDA; maps go on in fp32)")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -60,10 +76,19 @@ def _loader(args: argparse.Namespace, split: str):
     from wsol.localization.maps import EVAL_SIZE
 
     info = require_images(load_split(args.data, split, fmt=args.format), args.data)
-    dataset = WSOLDataset(info, build_transform("eval", args.input_size, args.protocol, args.resize_size),
-                          mask_size=EVAL_SIZE if args.protocol == "resize" else None)
-    return DataLoader(dataset, batch_size=args.batch_size, shuffle=False, num_workers=args.workers,
-                      collate_fn=collate_samples, pin_memory=args.device.startswith("cuda"))
+    dataset = WSOLDataset(
+        info,
+        build_transform("eval", args.input_size, args.protocol, args.resize_size),
+        mask_size=EVAL_SIZE if args.protocol == "resize" else None,
+    )
+    return DataLoader(
+        dataset,
+        batch_size=args.batch_size,
+        shuffle=False,
+        num_workers=args.workers,
+        collate_fn=collate_samples,
+        pin_memory=args.device.startswith("cuda"),
+    )
 
 
 def _stored_threshold(path: str) -> float:
@@ -83,8 +108,10 @@ def _paper_threshold(path: str) -> float:
     model = (checkpoint_meta(path)["config"] or {}).get("model", {})
     section = model.get(model.get("method"), {})
     if not isinstance(section, dict) or "threshold" not in section:
-        raise UserInputError(f"checkpoint {path}: method {model.get('method')!r} has no paper threshold "
-                         f"(model.<method>.threshold); use --fixed-threshold-from val")
+        raise UserInputError(
+            f"checkpoint {path}: method {model.get('method')!r} has no paper threshold "
+            f"(model.<method>.threshold); use --fixed-threshold-from val"
+        )
     return float(section["threshold"])
 
 
@@ -96,9 +123,14 @@ def _get(node: Any, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-COMPARISON_KEYS = [("top-1 cls", "top1_cls"), ("top-1 loc", "fixed/top1_loc"),
-                   ("GT-known loc", "fixed/gt_known_loc"), ("MaxBoxAccV2", "oracle/maxboxacc_v2"), ("PxAP", "pxap"),
-                   ("threshold", "fixed/threshold")]
+COMPARISON_KEYS = [
+    ("top-1 cls", "top1_cls"),
+    ("top-1 loc", "fixed/top1_loc"),
+    ("GT-known loc", "fixed/gt_known_loc"),
+    ("MaxBoxAccV2", "oracle/maxboxacc_v2"),
+    ("PxAP", "pxap"),
+    ("threshold", "fixed/threshold"),
+]
 
 
 def comparison_table(results: dict[str, dict[str, Any]]) -> str:
@@ -120,24 +152,38 @@ def _evaluate_source(args: argparse.Namespace, base_model: Any, method: str) -> 
         from wsol.cams import build_localizer
 
         model = build_localizer(base_model, method, args.cam_layer)
-    common = dict(cam_curve_interval=args.cam_curve_interval, iou_thresholds=args.iou_thresholds,
-                  protocol=args.protocol, device=args.device, progress=not args.no_progress, amp=args.amp)
+    common = dict(
+        cam_curve_interval=args.cam_curve_interval,
+        iou_thresholds=args.iou_thresholds,
+        protocol=args.protocol,
+        device=args.device,
+        progress=not args.no_progress,
+        amp=args.amp,
+    )
     fixed = None
     if args.fixed_threshold_from == "checkpoint":
         if method != "native":
-            raise SystemExit("wsol evaluate: the checkpoint's threshold belongs to its native maps; use "
-                             "--fixed-threshold-from val with --cam-method")
+            raise SystemExit(
+                "wsol evaluate: the checkpoint's threshold belongs to its native maps; use "
+                "--fixed-threshold-from val with --cam-method"
+            )
         fixed = _stored_threshold(args.checkpoint)
     elif args.fixed_threshold_from == "paper":
         fixed = _paper_threshold(args.checkpoint)
     elif args.fixed_threshold_from:
         chosen = evaluate_model(model, _loader(args, args.fixed_threshold_from), **common)
         fixed = chosen["chosen_threshold"]
-        print(f"[{method}] CAM threshold chosen on {args.fixed_threshold_from} "
-              f"({chosen['chosen_threshold_metric']}): {fixed:.4f}")
+        print(
+            f"[{method}] CAM threshold chosen on {args.fixed_threshold_from} "
+            f"({chosen['chosen_threshold_metric']}): {fixed:.4f}"
+        )
     result = evaluate_model(model, _loader(args, args.split), fixed_threshold=fixed, with_curves=True, **common)
-    result.update(split=args.split, checkpoint=str(args.checkpoint), fixed_threshold_from=args.fixed_threshold_from,
-                  cam_method=method)
+    result.update(
+        split=args.split,
+        checkpoint=str(args.checkpoint),
+        fixed_threshold_from=args.fixed_threshold_from,
+        cam_method=method,
+    )
     print(f"[{method}]")
     print(format_table(result, args.split, args.fixed_threshold_from))
     suffix = "" if method == "native" else f"_{method.replace('+', 'p')}"
@@ -187,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     from_config = args.data is None
     if from_config:  # the config's root, found from here or from the run's folder
         root = _get(data_cfg, "root")
-        args.data = str(resolve_config_path(root, args.checkpoint, _get(cfg, "output_dir"))) if root else \
-            DEFAULT_DATA
+        args.data = str(resolve_config_path(root, args.checkpoint, _get(cfg, "output_dir"))) if root else DEFAULT_DATA
     args.protocol = args.protocol or _get(data_cfg, "protocol", "resize")
     args.format = _get(data_cfg, "format", "auto") if from_config or args.data == _get(data_cfg, "root") else "auto"
     args.input_size = int(_get(data_cfg, "input_size", 224))
@@ -196,8 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         results = {method: _evaluate_source(args, model, method) for method in args.cam_method}
         if len(results) > 1:
-            print(f"\nMap sources on {args.split} (threshold chosen on "
-                  f"{args.fixed_threshold_from or 'the split itself'}):")
+            print(
+                f"\nMap sources on {args.split} (threshold chosen on "
+                f"{args.fixed_threshold_from or 'the split itself'}):"
+            )
             print(comparison_table(results))
     if args.json:
         plain = {m: {k: v for k, v in r.items() if k != "curves"} for m, r in results.items()}

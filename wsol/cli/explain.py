@@ -41,8 +41,10 @@ def load_classifier(args: argparse.Namespace) -> nn.Module:
         state = torch.load(args.weights, map_location="cpu", weights_only=True)
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise SystemExit(f"wsol explain: {args.weights} does not fit {args.torchvision_model}: missing keys "
-                             f"{missing[:5]}, unexpected keys {unexpected[:5]}")
+            raise SystemExit(
+                f"wsol explain: {args.weights} does not fit {args.torchvision_model}: missing keys "
+                f"{missing[:5]}, unexpected keys {unexpected[:5]}"
+            )
     return model.eval()
 
 
@@ -61,8 +63,9 @@ def load_batch(paths: list[Path], size: int) -> tuple[torch.Tensor, list[np.ndar
     import cv2
     import numpy as np
     import torch
-    from wsol.drawing import IMAGENET_MEAN, IMAGENET_STD
+
     from wsol.data.imageio import read_image
+    from wsol.drawing import IMAGENET_MEAN, IMAGENET_STD
 
     resized = [cv2.resize(read_image(p), (size, size), interpolation=cv2.INTER_LINEAR) for p in paths]
     x = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float() / 255.0
@@ -78,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", help="state_dict for --torchvision-model (loaded with weights_only=True)")
     parser.add_argument("--num-classes", type=int, default=1000, help="classes of --torchvision-model")
     parser.add_argument("--image", nargs="+", required=True, type=Path, help="image file(s)")
-    parser.add_argument("--method", default="gradcam", metavar="METHOD",
-                        help=f"one of {', '.join(CAM_METHOD_NAMES)}")
+    parser.add_argument("--method", default="gradcam", metavar="METHOD", help=f"one of {', '.join(CAM_METHOD_NAMES)}")
     parser.add_argument("--layer", nargs="+", help="target layer name(s) (default: the last spatial layer)")
     parser.add_argument("--fuse", choices=("mean", "max"), default="mean", help="fusion of several layers")
     parser.add_argument("--class", dest="target", type=int, help="class to explain (default: predicted top-1)")
@@ -95,32 +97,39 @@ def main(argv: list[str] | None = None) -> int:
     from wsol.cams import CAM_METHODS
     from wsol.drawing import heatmap_overlay, save_png
 
-    for ok, what in ((args.size >= 8, f"--size must be >= 8, got {args.size}"),
-                     (args.batch_size >= 1, f"--batch-size must be >= 1, got {args.batch_size}"),
-                     (0 <= args.alpha <= 1, f"--alpha must be in [0, 1], got {args.alpha}"),
-                     (args.method in CAM_METHODS, f"--method {args.method!r} is unknown; known: "
-                                                  f"{', '.join(CAM_METHODS)}")):
+    for ok, what in (
+        (args.size >= 8, f"--size must be >= 8, got {args.size}"),
+        (args.batch_size >= 1, f"--batch-size must be >= 1, got {args.batch_size}"),
+        (0 <= args.alpha <= 1, f"--alpha must be in [0, 1], got {args.alpha}"),
+        (args.method in CAM_METHODS, f"--method {args.method!r} is unknown; known: {', '.join(CAM_METHODS)}"),
+    ):
         if not ok:
             raise SystemExit(what)
     method = CAM_METHODS.get(args.method)
     missing = [p for p in args.image if not p.is_file()]
     if missing:  # before the first overlay is written
-        raise SystemExit(f"{missing[0]}: --image file does not exist" + (f" (and {len(missing) - 1} more)"
-                                                                         if len(missing) > 1 else ""))
+        raise SystemExit(
+            f"{missing[0]}: --image file does not exist"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     model = load_classifier(args)
     check_layers(model, args.layer, "--layer")
     explainer = method(model, args.layer, fuse=args.fuse)
     used: set[str] = set()
-    for start in tqdm(range(0, len(args.image), args.batch_size), desc="explain", unit="batch",
-                      disable=args.no_progress, leave=False):
-        paths = args.image[start:start + args.batch_size]
+    for start in tqdm(
+        range(0, len(args.image), args.batch_size), desc="explain", unit="batch", disable=args.no_progress, leave=False
+    ):
+        paths = args.image[start : start + args.batch_size]
         images, resized = load_batch(paths, args.size)
         out = explainer(images, args.target, upsample=args.upsample)
         probs = out.logits.softmax(1)
         for path, img, cam, cls, p in zip(paths, resized, out.maps, out.classes, probs):
             name = f"{path.stem}_{args.method}"
-            name = next(f"{name}_{i}" for i in range(1, len(used) + 2) if f"{name}_{i}" not in used) \
-                if name in used else name  # same stem twice (a/x.jpg, b/x.jpg): keep both
+            name = (
+                next(f"{name}_{i}" for i in range(1, len(used) + 2) if f"{name}_{i}" not in used)
+                if name in used
+                else name
+            )  # same stem twice (a/x.jpg, b/x.jpg): keep both
             used.add(name)
             dest = safe_join(args.out, f"{name}.png")
             save_png(dest, heatmap_overlay(img, cam.numpy(), alpha=args.alpha))

@@ -34,8 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     thr.add_argument("--threshold", type=float, help="box/mask threshold on the normalised map, in [0, 1)")
     thr.add_argument("--threshold-from", help="evaluation JSON holding the fixed threshold chosen on val")
     p.add_argument("--boxes", choices=("all", "largest"), default="all", help="every region, or the largest")
-    p.add_argument("--ignore-below", type=float, default=None,
-                   help="PNG masks: mark uncovered pixels whose map exceeds this value as ignore (255/65535)")
+    p.add_argument(
+        "--ignore-below",
+        type=float,
+        default=None,
+        help="PNG masks: mark uncovered pixels whose map exceeds this value as ignore (255/65535)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=2, help="DataLoader processes decoding images")
     p.add_argument("--post-workers", type=int, default=2, help="threads post-processing batches")
@@ -45,15 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-masks", action="store_true", help="skip PNG masks")
     p.add_argument("--no-scoremaps", action="store_true", help="skip .npy score maps")
     p.add_argument("--no-dataset-json", action="store_true", help="skip dataset.json (results.json only)")
-    p.add_argument("--segmentation", choices=("rle", "rle-uncompressed", "polygon"), default="rle",
-                   help="segmentation format of dataset.json and gt_segm.json (results.json stays compressed RLE): "
-                        "polygon / rle-uncompressed for readers that call frPyObjects (torchvision references)")
+    p.add_argument(
+        "--segmentation",
+        choices=("rle", "rle-uncompressed", "polygon"),
+        default="rle",
+        help="segmentation format of dataset.json and gt_segm.json (results.json stays compressed RLE): "
+        "polygon / rle-uncompressed for readers that call frPyObjects (torchvision references)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing export in --out")
     p.add_argument("--rank", type=int, default=None, help="this process's rank without torchrun")
     p.add_argument("--world-size", type=int, default=None, help="number of independent rank processes")
     p.add_argument("--merge-only", action="store_true", help="merge finished shards of --out and stop")
-    p.add_argument("--cam-method", default="native",
-                   help="map source: 'native' (the model's own class maps) or an explainer name (gradcam, ...)")
+    p.add_argument(
+        "--cam-method",
+        default="native",
+        help="map source: 'native' (the model's own class maps) or an explainer name (gradcam, ...)",
+    )
     p.add_argument("--cam-layer", nargs="+", default=["backbone"], help="target layer(s) of an explainer")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -82,9 +93,14 @@ def check_args(args: argparse.Namespace) -> None:
         raise SystemExit(f"{args.checkpoint}: checkpoint not found")
     if not args.images and not args.data:
         raise SystemExit("give --images DIR or --data ROOT --split SPLIT")
-    for flag, value, low in (("--topk", args.topk, 1), ("--batch-size", args.batch_size, 1),
-                             ("--shard-size", args.shard_size, 1), ("--workers", args.workers, 0),
-                             ("--post-workers", args.post_workers, 0), ("--threads", args.threads, 1)):
+    for flag, value, low in (
+        ("--topk", args.topk, 1),
+        ("--batch-size", args.batch_size, 1),
+        ("--shard-size", args.shard_size, 1),
+        ("--workers", args.workers, 0),
+        ("--post-workers", args.post_workers, 0),
+        ("--threads", args.threads, 1),
+    ):
         if value is not None and value < low:
             raise SystemExit(f"{flag} must be >= {low}, got {value}")
     if args.threshold is not None and not 0.0 <= args.threshold < 1.0:
@@ -102,8 +118,10 @@ def check_args(args: argparse.Namespace) -> None:
         if not images.is_dir():
             raise SystemExit(f"{images}: --images folder {'is not a folder' if images.exists() else 'does not exist'}")
         if _inside(Path(args.out), images):
-            raise SystemExit(f"--out {args.out} lies inside --images {images}: the export would read its own "
-                             f"outputs; choose an output folder outside {images}")
+            raise SystemExit(
+                f"--out {args.out} lies inside --images {images}: the export would read its own "
+                f"outputs; choose an output folder outside {images}"
+            )
     elif not Path(args.data).exists():
         raise SystemExit(f"{args.data}: --data root does not exist")
 
@@ -136,23 +154,27 @@ def _source(args: argparse.Namespace, cfg: Any, class_names: list[str] | None, n
     from wsol.data import ImageFolderDataset, WSOLDataset, build_transform, load_split
     from wsol.export.source import folder_source, split_source
 
-    transform = build_transform("eval", input_size=int(cfg.data.input_size), protocol="resize",
-                                resize_size=int(cfg.data.resize_size))
+    transform = build_transform(
+        "eval", input_size=int(cfg.data.input_size), protocol="resize", resize_size=int(cfg.data.resize_size)
+    )
     if args.images:
         names = list(class_names) if class_names else [f"class_{i}" for i in range(num_classes)]
         dataset = ImageFolderDataset(args.images, transform)
         if not dataset.image_ids and not dataset.bad_images:
             from wsol.data.imageio import IMAGE_EXTENSIONS
 
-            raise SystemExit(f"no images found under {args.images} (looked for {', '.join(IMAGE_EXTENSIONS)}, "
-                             f"recursively)")
+            raise SystemExit(
+                f"no images found under {args.images} (looked for {', '.join(IMAGE_EXTENSIONS)}, recursively)"
+            )
         return folder_source(dataset, names)
     from wsol.data.split import require_images
 
     split = require_images(load_split(args.data, args.split, fmt=args.format), args.data)
     if split.num_classes != num_classes:
-        raise SystemExit(f"{args.data} split {args.split!r} has {split.num_classes} classes but the "
-                         f"checkpoint was trained for {num_classes}")
+        raise SystemExit(
+            f"{args.data} split {args.split!r} has {split.num_classes} classes but the "
+            f"checkpoint was trained for {num_classes}"
+        )
     return split_source(split, transform, WSOLDataset)
 
 
@@ -178,12 +200,16 @@ def _merge_only(args: argparse.Namespace) -> int:
 def _print_summary(stats: dict[str, Any], out: str) -> None:
     merge = stats.get("merge")
     if "images" in stats:
-        print(f"exported {stats['images']} images ({stats['bad_images']} unreadable), {stats['annotations']} "
-              f"annotations, shards {stats['shards_mine'] - stats['shards_skipped']} run / "
-              f"{stats['shards_skipped']} resumed of {stats['shards_total']}, {stats['images_per_s']:.1f} img/s")
+        print(
+            f"exported {stats['images']} images ({stats['bad_images']} unreadable), {stats['annotations']} "
+            f"annotations, shards {stats['shards_mine'] - stats['shards_skipped']} run / "
+            f"{stats['shards_skipped']} resumed of {stats['shards_total']}, {stats['images_per_s']:.1f} img/s"
+        )
     if merge:
-        print(f"merged {merge['images']} images, {merge['annotations']} annotations, {merge['bad_images']} "
-              f"unreadable → {out}/{{{','.join(merge['files'])}}} (threshold {merge['threshold']})")
+        print(
+            f"merged {merge['images']} images, {merge['annotations']} annotations, {merge['bad_images']} "
+            f"unreadable → {out}/{{{','.join(merge['files'])}}} (threshold {merge['threshold']})"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,24 +246,47 @@ def main(argv: list[str] | None = None) -> int:
         check_layers(model, args.cam_layer, "--cam-layer")
         model = build_localizer(model, args.cam_method, args.cam_layer)
     source = _source(args, cfg, meta["class_names"], int(model.num_classes))
-    post = PostprocessSettings(threshold=threshold, num_classes=int(model.num_classes), boxes=args.boxes,
-                               ignore_below=args.ignore_below, write_masks=not args.no_masks,
-                               write_scoremaps=not args.no_scoremaps)
-    spec = ExportSpec(post=post, topk=args.topk, use_gt_class=args.use_gt_class, shard_size=args.shard_size,
-                      write_dataset=not args.no_dataset_json)
-    opts = RunOptions(batch_size=args.batch_size, workers=args.workers, post_workers=args.post_workers,
-                      device=device, rank=rank, world_size=world, progress=not args.no_progress)
+    post = PostprocessSettings(
+        threshold=threshold,
+        num_classes=int(model.num_classes),
+        boxes=args.boxes,
+        ignore_below=args.ignore_below,
+        write_masks=not args.no_masks,
+        write_scoremaps=not args.no_scoremaps,
+    )
+    spec = ExportSpec(
+        post=post,
+        topk=args.topk,
+        use_gt_class=args.use_gt_class,
+        shard_size=args.shard_size,
+        write_dataset=not args.no_dataset_json,
+    )
+    opts = RunOptions(
+        batch_size=args.batch_size,
+        workers=args.workers,
+        post_workers=args.post_workers,
+        device=device,
+        rank=rank,
+        world_size=world,
+        progress=not args.no_progress,
+    )
     if rank == 0:
-        print(f"threshold {threshold:g} from {origin}; {len(source.image_ids)} images; device {device}; "
-              f"world size {world}")
-    extra = {"threshold_source": origin, "checkpoint_localization": meta["localization"],
-             "segmentation": args.segmentation}
+        print(
+            f"threshold {threshold:g} from {origin}; {len(source.image_ids)} images; device {device}; "
+            f"world size {world}"
+        )
+    extra = {
+        "threshold_source": origin,
+        "checkpoint_localization": meta["localization"],
+        "segmentation": args.segmentation,
+    }
     if args.cam_method != "native":  # the maps' source is part of what is exported
         extra.update(cam_method=args.cam_method, cam_layer=list(args.cam_layer))
 
     try:
-        stats = run_export(model, source, spec, opts, args.out, file_digest(args.checkpoint), args.overwrite,
-                           extra_settings=extra)
+        stats = run_export(
+            model, source, spec, opts, args.out, file_digest(args.checkpoint), args.overwrite, extra_settings=extra
+        )
     except (ExportExistsError, ValueError) as exc:
         raise SystemExit(str(exc)) from None
     _print_summary(stats, args.out)
@@ -245,9 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     if merge and merge.get("quality"):
         print(format_report(merge["quality"]))
     if world > 1 and "merge" not in stats and rank == 0:
-        print(f"rank {rank}: shards done; when every rank has finished run: wsol export --checkpoint "
-              f"{args.checkpoint} --out {args.out} --merge-only" + (f" --data {args.data} --split {args.split}"
-                                                                     if args.data else ""))
+        print(
+            f"rank {rank}: shards done; when every rank has finished run: wsol export --checkpoint "
+            f"{args.checkpoint} --out {args.out} --merge-only"
+            + (f" --data {args.data} --split {args.split}" if args.data else "")
+        )
     return 0
 
 

@@ -19,8 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the summary as JSON to this path")
     args = p.parse_args(argv)
     from wsol.data.errors import DatasetError
-    from wsol.data.inspect import format_summary, summarize
     from wsol.data.formats import load_split
+    from wsol.data.inspect import format_summary, summarize
 
     try:
         split = load_split(args.root, args.split, args.format)

@@ -49,10 +49,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = SyntheticConfig(
-            num_classes=args.num_classes, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
-            test_per_class=args.test_per_class, size_range=args.size_range,
-            objects_per_image=args.objects_per_image, body_contrast=args.body_contrast,
-            part_scale=args.part_scale, seed=args.seed,
+            num_classes=args.num_classes,
+            train_per_class=args.train_per_class,
+            val_per_class=args.val_per_class,
+            test_per_class=args.test_per_class,
+            size_range=args.size_range,
+            objects_per_image=args.objects_per_image,
+            body_contrast=args.body_contrast,
+            part_scale=args.part_scale,
+            seed=args.seed,
         )
     except ValueError as exc:
         print(f"wsol make-synthetic: error: {exc}")
@@ -64,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wsol make-synthetic: error: {exc}")
         return 1
     total = cfg.num_classes * (cfg.train_per_class + cfg.val_per_class + cfg.test_per_class)
-    print(f"wrote {total} images ({cfg.num_classes} classes, train/val/test per class "
-          f"{cfg.train_per_class}/{cfg.val_per_class}/{cfg.test_per_class}) to {out} "
-          f"in {time.perf_counter() - start:.1f}s")
+    print(
+        f"wrote {total} images ({cfg.num_classes} classes, train/val/test per class "
+        f"{cfg.train_per_class}/{cfg.val_per_class}/{cfg.test_per_class}) to {out} "
+        f"in {time.perf_counter() - start:.1f}s"
+    )
     if args.preview:
         from wsol.drawing import save_png
 

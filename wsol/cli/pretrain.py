@@ -19,16 +19,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     defaults = dataclasses.asdict(PretrainConfig())
 
-    p = argparse.ArgumentParser(prog="wsol pretrain", description=__doc__.split("\n", 1)[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="wsol pretrain",
+        description=__doc__.split("\n", 1)[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--out", default="runs/pretrain/tiny_shapes.pt", help="backbone state dict to write")
     for name, value in defaults.items():
         kind = type(value)
         if kind is list:
             p.add_argument(f"--{name.replace('_', '-')}", type=int, nargs="+", default=value)
         elif kind is bool:
-            p.add_argument(f"--{name.replace('_', '-')}", type=lambda t: t.lower() in ("1", "true", "yes"),
-                           default=value, metavar="BOOL")
+            p.add_argument(
+                f"--{name.replace('_', '-')}",
+                type=lambda t: t.lower() in ("1", "true", "yes"),
+                default=value,
+                metavar="BOOL",
+            )
         else:
             p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value)
     p.add_argument("--no-progress", action="store_true")
@@ -44,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     fields = {f.name for f in dataclasses.fields(PretrainConfig)}
     cfg = PretrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
     if cfg.train_images < cfg.batch_size or cfg.epochs < 1:
-        raise SystemExit(f"--train-images ({cfg.train_images}) must be >= --batch-size ({cfg.batch_size}) "
-                         f"and --epochs >= 1")
+        raise SystemExit(
+            f"--train-images ({cfg.train_images}) must be >= --batch-size ({cfg.batch_size}) and --epochs >= 1"
+        )
     say = (lambda m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr, flush=True))
     state, record = pretrain(cfg, progress=say)
     out = Path(args.out)
@@ -53,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     record["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()  # of the file: what the loader checks
     record["command"] = "wsol pretrain " + " ".join(argv if argv is not None else sys.argv[1:])
     atomic_write_json(out.with_suffix(".json"), record)
-    print(f"wrote {out} (test top-1 {record['test_top1']:.1f}% on the pretraining task, chance "
-          f"{100 / len(record['task']['classes']):.1f}%; sha256 {record['sha256'][:12]}...; "
-          f"{record['seconds']:.0f} s)")
+    print(
+        f"wrote {out} (test top-1 {record['test_top1']:.1f}% on the pretraining task, chance "
+        f"{100 / len(record['task']['classes']):.1f}%; sha256 {record['sha256'][:12]}...; "
+        f"{record['seconds']:.0f} s)"
+    )
     return 0
 
 

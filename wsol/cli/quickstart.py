@@ -44,8 +44,9 @@ def _step(title: str, command: str, argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not Path(args.config).is_file():
-        raise SystemExit(f"wsol quickstart: config {args.config} not found (run from a checkout of wsol, or pass "
-                         "--config)")
+        raise SystemExit(
+            f"wsol quickstart: config {args.config} not found (run from a checkout of wsol, or pass --config)"
+        )
     out, data = Path(args.out), Path(args.data)
     pictures = out / "pictures"
     quiet = ["--no-progress"] if args.no_progress else []
@@ -53,21 +54,68 @@ def main(argv: list[str] | None = None) -> int:
 
     _step("1/6 benchmark", "make-synthetic", ["--out", str(data), "--preview", str(pictures / "synthetic_samples.png")])
     train_dir = out / "train"
-    _step("2/6 train ACoL", "train", ["--config", args.config, f"output_dir={train_dir}", f"data.root={data}",
-                                      *args.overrides, "--resume", *quiet])
+    _step(
+        "2/6 train ACoL",
+        "train",
+        ["--config", args.config, f"output_dir={train_dir}", f"data.root={data}", *args.overrides, "--resume", *quiet],
+    )
     ckpt = train_dir / "best.pt"
     eval_dir = out / "eval_test"
-    _step("3/6 evaluate", "evaluate", ["--checkpoint", str(ckpt), "--data", str(data), "--split", "test",
-                                       "--fixed-threshold-from", "val", "--out", str(eval_dir), *quiet])
+    _step(
+        "3/6 evaluate",
+        "evaluate",
+        [
+            "--checkpoint",
+            str(ckpt),
+            "--data",
+            str(data),
+            "--split",
+            "test",
+            "--fixed-threshold-from",
+            "val",
+            "--out",
+            str(eval_dir),
+            *quiet,
+        ],
+    )
     export_dir = out / "export"
-    _step("4/6 export pseudo-labels", "export", [
-        "--checkpoint", str(ckpt), "--data", str(data), "--split", "test", "--out", str(export_dir),
-        "--threshold-from", str(eval_dir / "evaluation.json"), "--overwrite", *quiet])
+    _step(
+        "4/6 export pseudo-labels",
+        "export",
+        [
+            "--checkpoint",
+            str(ckpt),
+            "--data",
+            str(data),
+            "--split",
+            "test",
+            "--out",
+            str(export_dir),
+            "--threshold-from",
+            str(eval_dir / "evaluation.json"),
+            "--overwrite",
+            *quiet,
+        ],
+    )
 
     report_dir = out / "report_test"
-    _step("5/6 HTML report", "report", ["--checkpoint", str(ckpt), "--data", str(data), "--split", "test",
-                                         "--evaluation", str(eval_dir / "evaluation.json"), "--out", str(report_dir),
-                                         *quiet])
+    _step(
+        "5/6 HTML report",
+        "report",
+        [
+            "--checkpoint",
+            str(ckpt),
+            "--data",
+            str(data),
+            "--split",
+            "test",
+            "--evaluation",
+            str(eval_dir / "evaluation.json"),
+            "--out",
+            str(report_dir),
+            *quiet,
+        ],
+    )
 
     print("\n=== 6/6 pictures", flush=True)
     from wsol.viz.gallery import render_gallery

@@ -19,14 +19,23 @@ from wsol.cli._common import new_parser
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = new_parser("wsol train", __doc__.split("\n", 1)[0],
-                   epilog="Overrides are key=value pairs of the config schema (wsol/config/schema.py). "
-                          "data.batch_size is per process: under torchrun the global batch is batch_size x "
-                          "nproc; optim.scale_lr=linear scales the lr by global batch / optim.reference_batch_size.")
+    p = new_parser(
+        "wsol train",
+        __doc__.split("\n", 1)[0],
+        epilog="Overrides are key=value pairs of the config schema (wsol/config/schema.py). "
+        "data.batch_size is per process: under torchrun the global batch is batch_size x "
+        "nproc; optim.scale_lr=linear scales the lr by global batch / optim.reference_batch_size.",
+    )
     p.add_argument("--config", required=True, help="YAML config (may name a `base:` YAML)")
     p.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. train.epochs=5 optim.lr=0.01")
-    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="PATH",
-                   help="continue from <output_dir>/last.pt if it exists, or from the checkpoint PATH")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="PATH",
+        help="continue from <output_dir>/last.pt if it exists, or from the checkpoint PATH",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = p.parse_intermixed_args(argv)
     if isinstance(args.resume, str) and "=" in args.resume and not os.path.isfile(args.resume):
@@ -75,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         train_set, val_set, num_classes, names = build_datasets(cfg)
         seed_everything(cfg.train.seed)  # same initial weights on every rank and every run
         model = build_model(cfg.model, num_classes)
-        trainer = Trainer(cfg, model, train_set, val_set, ctx=ctx, class_names=names,
-                          progress=not args.no_progress)
+        trainer = Trainer(cfg, model, train_set, val_set, ctx=ctx, class_names=names, progress=not args.no_progress)
         summary = trainer.fit(resume=args.resume)
     except FileNotFoundError as exc:  # model.weights_path and the like: the message names the file
         raise SystemExit(str(exc)) from exc
@@ -88,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     if ctx.is_main:
         skipped = getattr(train_set, "skipped", 0)
         if skipped:
-            tqdm.write(f"skipped {skipped} unreadable training image load(s) (data.skip_bad=true); they were "
-                       f"replaced by the next loadable image")
+            tqdm.write(
+                f"skipped {skipped} unreadable training image load(s) (data.skip_bad=true); they were "
+                f"replaced by the next loadable image"
+            )
         tqdm.write(f"done: {summary['epoch']} epochs, best {summary['best']}, checkpoint {summary['last']}")
     return 0

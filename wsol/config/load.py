@@ -73,8 +73,16 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"model.method={cfg.model.method!r} is unknown; known: {', '.join(METHODS.names())}")
     if cfg.model.backbone not in BACKBONES:
         raise ConfigError(f"model.backbone={cfg.model.backbone!r} is unknown; known: {', '.join(BACKBONES.names())}")
-    positive = ("data.batch_size", "data.eval_batch_size", "data.input_size", "train.epochs", "train.log_every",
-                "train.eval_every", "model.head_width", "optim.reference_batch_size")
+    positive = (
+        "data.batch_size",
+        "data.eval_batch_size",
+        "data.input_size",
+        "train.epochs",
+        "train.log_every",
+        "train.eval_every",
+        "model.head_width",
+        "optim.reference_batch_size",
+    )
     for key in positive:
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(f"{key}={OmegaConf.select(cfg, key)}: must be >= 1")
@@ -88,15 +96,19 @@ def check_config(cfg: DictConfig) -> None:
 def _check_zoo(cfg: DictConfig) -> None:
     """Ranges of the CAM head, SPG, BAS and CutMix keys."""
     if cfg.model.cam_head_layers < 1 or not 0.0 <= cfg.model.cam_head_dropout < 1.0:
-        raise ConfigError(f"model.cam_head_layers={cfg.model.cam_head_layers}, model.cam_head_dropout="
-                          f"{cfg.model.cam_head_dropout}: expected layers >= 1 and dropout in [0, 1)")
+        raise ConfigError(
+            f"model.cam_head_layers={cfg.model.cam_head_layers}, model.cam_head_dropout="
+            f"{cfg.model.cam_head_dropout}: expected layers >= 1 and dropout in [0, 1)"
+        )
     pairs = [list(p) for p in cfg.model.spg.thresholds]
     if len(pairs) != 3 or any(len(p) != 2 or not all(0.0 <= v <= 1.0 for v in p) for p in pairs):
         raise ConfigError(f"model.spg.thresholds={pairs}: expected 3 [foreground, background] pairs in [0, 1]")
     bas = cfg.model.bas
     if min(bas.area_weight, bas.fg_weight, bas.fuse_topk) < 0 or not 0.0 <= bas.threshold <= 1.0:
-        raise ConfigError(f"model.bas: area_weight={bas.area_weight}, fg_weight={bas.fg_weight}, fuse_topk="
-                          f"{bas.fuse_topk} must be >= 0 and threshold={bas.threshold} in [0, 1]")
+        raise ConfigError(
+            f"model.bas: area_weight={bas.area_weight}, fg_weight={bas.fg_weight}, fuse_topk="
+            f"{bas.fuse_topk} must be >= 0 and threshold={bas.threshold} in [0, 1]"
+        )
     cutmix = cfg.train.cutmix
     if not 0.0 <= cutmix.prob <= 1.0 or cutmix.beta < 0:
         raise ConfigError(f"train.cutmix: prob={cutmix.prob} must be in [0, 1] and beta={cutmix.beta} >= 0")
@@ -141,8 +153,18 @@ def to_plain(cfg: DictConfig) -> dict:
 # How a run is carried out, not what it computes: these may differ between a run and its --resume (more
 # epochs to extend it, logging and validation frequency, data-loading processes, threads, device, and where
 # the run folder now lives).
-RESUME_MAY_CHANGE = ("name", "output_dir", "train.epochs", "train.log_every", "train.eval_every", "train.overlays",
-                     "train.threads", "train.device", "data.num_workers", "data.eval_batch_size")
+RESUME_MAY_CHANGE = (
+    "name",
+    "output_dir",
+    "train.epochs",
+    "train.log_every",
+    "train.eval_every",
+    "train.overlays",
+    "train.threads",
+    "train.device",
+    "data.num_workers",
+    "data.eval_batch_size",
+)
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:

@@ -24,13 +24,18 @@ def run_origin(checkpoint: str | Path, output_dir: str | Path | None) -> Path | 
     folder = Path(checkpoint).resolve().parent
     if out.is_absolute() or not parts or ".." in parts or len(parts) >= len(folder.parts):
         return None
-    if list(folder.parts[-len(parts):]) != parts:
+    if list(folder.parts[-len(parts) :]) != parts:
         return None
-    return Path(*folder.parts[:-len(parts)])
+    return Path(*folder.parts[: -len(parts)])
 
 
-def resolve_config_path(value: str | Path, checkpoint: str | Path, output_dir: str | Path | None,
-                        field: str = "data.root", flag: str = "--data") -> Path:
+def resolve_config_path(
+    value: str | Path,
+    checkpoint: str | Path,
+    output_dir: str | Path | None,
+    field: str = "data.root",
+    flag: str = "--data",
+) -> Path:
     """``value`` (a path from the checkpoint's config) as it exists from here; UserInputError naming where it
     was looked for otherwise."""
     path = Path(value)
@@ -43,5 +48,7 @@ def resolve_config_path(value: str | Path, checkpoint: str | Path, output_dir: s
         if candidate.exists():
             return candidate
         tried.append(candidate)
-    raise UserInputError(f"{field} {str(value)!r} from the checkpoint's config was not found (looked in "
-                         f"{', '.join(str(t) for t in tried)}); pass {flag} PATH")
+    raise UserInputError(
+        f"{field} {str(value)!r} from the checkpoint's config was not found (looked in "
+        f"{', '.join(str(t) for t in tried)}); pass {flag} PATH"
+    )

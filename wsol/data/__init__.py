@@ -11,9 +11,17 @@ from __future__ import annotations
 from wsol._lazy import lazy_attributes
 
 _HOMES = {
-    "ImageFolderDataset": "dataset", "WSOLDataset": "dataset", "DatasetError": "errors", "IGNORE_VALUE": "records",
-    "ImageRecord": "records", "collate_samples": "records", "SplitInfo": "split", "detect_format": "formats",
-    "load_split": "formats", "boxes_to_input": "transforms", "boxes_to_original": "transforms",
+    "ImageFolderDataset": "dataset",
+    "WSOLDataset": "dataset",
+    "DatasetError": "errors",
+    "IGNORE_VALUE": "records",
+    "ImageRecord": "records",
+    "collate_samples": "records",
+    "SplitInfo": "split",
+    "detect_format": "formats",
+    "load_split": "formats",
+    "boxes_to_input": "transforms",
+    "boxes_to_original": "transforms",
     "build_transform": "transforms",
 }
 __all__ = sorted(_HOMES)

@@ -83,8 +83,10 @@ def read_coco_split(
         anns = [a for a in coco.imgToAnns.get(img_id, []) if not a.get("iscrowd", 0)]
         for a in coco.imgToAnns.get(img_id, []):
             if a.get("category_id") not in index:
-                raise DatasetError(f"{ann} (annotation id {a.get('id')}): unknown class id "
-                                   f"{a.get('category_id')}; expected one of the categories {cat_ids}")
+                raise DatasetError(
+                    f"{ann} (annotation id {a.get('id')}): unknown class id "
+                    f"{a.get('category_id')}; expected one of the categories {cat_ids}"
+                )
         if not anns:
             skipped += 1
             continue
@@ -95,16 +97,27 @@ def read_coco_split(
         boxes = [_box(a, size, ann) for a in anns if a["category_id"] == cat]
         mine = [a for a in coco.imgToAnns[img_id] if a["category_id"] == cat]
         masks = tuple(f"{MASK_PREFIX}{a['id']}" for a in mine if not a.get("iscrowd", 0) and a.get("segmentation"))
-        records.append(ImageRecord(file_name, index[cat], size, np.asarray(boxes, np.float32).reshape(-1, 4),
-                                   masks if with_masks else ()))
+        records.append(
+            ImageRecord(
+                file_name, index[cat], size, np.asarray(boxes, np.float32).reshape(-1, 4), masks if with_masks else ()
+            )
+        )
         origins.append(at)
         chosen[file_name] = [a["id"] for a in mine]
     names = [str(coco.cats[c].get("name", c)) for c in cat_ids]
-    return SplitInfo(records=records, image_root=img_root, mask_root=None, class_names=names,
-                     num_classes=len(names), name=split, fmt="coco", origins=origins,
-                     mask_reader=_mask_reader(coco, chosen) if with_masks else None,
-                     instance_reader=_instance_reader(coco, chosen) if with_masks else None,
-                     extras={"images_without_annotations": skipped})
+    return SplitInfo(
+        records=records,
+        image_root=img_root,
+        mask_root=None,
+        class_names=names,
+        num_classes=len(names),
+        name=split,
+        fmt="coco",
+        origins=origins,
+        mask_reader=_mask_reader(coco, chosen) if with_masks else None,
+        instance_reader=_instance_reader(coco, chosen) if with_masks else None,
+        extras={"images_without_annotations": skipped},
+    )
 
 
 def _box(a: dict, size: tuple[int, int], ann: Path) -> list[float]:
@@ -125,6 +138,7 @@ def _box(a: dict, size: tuple[int, int], ann: Path) -> list[float]:
 
 def _instance_reader(coco, chosen: dict[str, list[int]]):
     """Per record: the label category's non-crowd instance masks, and its crowd regions minus them."""
+
     def read(rec: ImageRecord) -> tuple[list[np.ndarray], np.ndarray]:
         w, h = rec.size
         masks, crowd = [], np.zeros((h, w), bool)
@@ -136,8 +150,9 @@ def _instance_reader(coco, chosen: dict[str, list[int]]):
                 warnings.simplefilter("ignore", DeprecationWarning)
                 m = coco.annToMask(a).astype(bool)
             if m.shape != (h, w):
-                raise DatasetError(f"annotation id {ann_id}: mask is {m.shape[1]}x{m.shape[0]}; expected the "
-                                   f"image size {w}x{h}")
+                raise DatasetError(
+                    f"annotation id {ann_id}: mask is {m.shape[1]}x{m.shape[0]}; expected the image size {w}x{h}"
+                )
             if a.get("iscrowd", 0):
                 crowd |= m
             else:

@@ -106,8 +106,16 @@ def read_cub_split(root: str | os.PathLike, split: str, val_fraction: float = 0.
             box = np.array([[x, y, x + w, y + h]], np.float32)
         records.append(ImageRecord(rel, label - 1, size, box))
         origins.append(where(root / "images.txt", lineno))
-    return SplitInfo(records=records, image_root=image_root, mask_root=None, class_names=names,
-                     num_classes=len(names), name=split, fmt="cub", origins=origins)
+    return SplitInfo(
+        records=records,
+        image_root=image_root,
+        mask_root=None,
+        class_names=names,
+        num_classes=len(names),
+        name=split,
+        fmt="cub",
+        origins=origins,
+    )
 
 
 def _class_names(root: Path, labels: dict[int, tuple[int, list[str]]]) -> list[str]:
@@ -124,8 +132,10 @@ def _class_names(root: Path, labels: dict[int, tuple[int, list[str]]]) -> list[s
 def _select(split, images, labels, is_train, val_fraction, root) -> list[int]:
     for image_id, (lineno, _) in images.items():
         if image_id not in labels or image_id not in is_train:
-            raise DatasetError(f"{where(root / 'images.txt', lineno)}: image {image_id} has no line in "
-                               f"image_class_labels.txt or train_test_split.txt")
+            raise DatasetError(
+                f"{where(root / 'images.txt', lineno)}: image {image_id} has no line in "
+                f"image_class_labels.txt or train_test_split.txt"
+            )
     flag = {i: v[0].strip() for i, (_, v) in is_train.items()}
     bad = [i for i, f in flag.items() if f not in ("0", "1")]
     if bad:
@@ -140,6 +150,9 @@ def _select(split, images, labels, is_train, val_fraction, root) -> list[int]:
     by_class: dict[str, list[int]] = {}
     for i in trainval:
         by_class.setdefault(labels[i][1][0], []).append(i)
-    val = {i for ids in by_class.values() for i in ids[len(ids) - math.ceil(val_fraction * len(ids)):]} \
-        if val_fraction > 0 else set()
+    val = (
+        {i for ids in by_class.values() for i in ids[len(ids) - math.ceil(val_fraction * len(ids)) :]}
+        if val_fraction > 0
+        else set()
+    )
     return [i for i in trainval if (i in val) == (split == "val")]

@@ -29,8 +29,10 @@ def check_transform(transform: Callable[..., dict]) -> None:
     import albumentations as A
 
     if isinstance(transform, A.Compose) and "bboxes" not in getattr(transform, "processors", {"bboxes": None}):
-        raise ValueError("the transform does not move boxes: build it with wsol.data.build_transform or give "
-                         "its Compose bbox_params=wsol.data.transforms.bbox_params()")
+        raise ValueError(
+            "the transform does not move boxes: build it with wsol.data.build_transform or give "
+            "its Compose bbox_params=wsol.data.transforms.bbox_params()"
+        )
 
 
 def apply_transform(
@@ -62,8 +64,13 @@ class WSOLDataset(Dataset):
     :class:`DatasetError` naming the file and the metadata line.
     """
 
-    def __init__(self, split: SplitInfo, transform: Callable[..., dict] | None = None, skip_bad: bool = False,
-                 mask_size: int | None = None):
+    def __init__(
+        self,
+        split: SplitInfo,
+        transform: Callable[..., dict] | None = None,
+        skip_bad: bool = False,
+        mask_size: int | None = None,
+    ):
         """``mask_size``: give masks straight from the original resolution at ``mask_size`` x ``mask_size``
         (nearest neighbour, as wsolevaluation's ``cv2.resize(..., INTER_NEAREST)`` to 224) instead of through
         the transform; for evaluation with the ``resize`` protocol, where a detour through a smaller input size
@@ -93,14 +100,18 @@ class WSOLDataset(Dataset):
         image = read_image(path, origin)
         h, w = image.shape[:2]
         if rec.size[0] > 0 and (w, h) != tuple(rec.size):
-            raise DatasetError(f"{path}: image is {w}x{h} (w x h) but {origin} states {rec.size[0]}x{rec.size[1]}; "
-                               f"expected the metadata size")
+            raise DatasetError(
+                f"{path}: image is {w}x{h} (w x h) but {origin} states {rec.size[0]}x{rec.size[1]}; "
+                f"expected the metadata size"
+            )
         for box in rec.boxes:
             check_box(tuple(float(v) for v in box), (w, h), f"{origin} (image {path})")
         mask = self.split.load_mask(index, mask_size, (w, h))
         if mask is not None and mask_size is None and mask.shape != (h, w):
-            raise DatasetError(f"{origin}: mask of {rec.image_id!r} is {mask.shape[1]}x{mask.shape[0]}; "
-                               f"expected the image size {w}x{h}")
+            raise DatasetError(
+                f"{origin}: mask of {rec.image_id!r} is {mask.shape[1]}x{mask.shape[0]}; "
+                f"expected the image size {w}x{h}"
+            )
         return image, mask
 
     def _item(self, index: int) -> dict[str, Any]:
@@ -112,9 +123,13 @@ class WSOLDataset(Dataset):
         if direct:
             out_mask = torch.from_numpy(mask)
         return {
-            "image": img, "label": int(rec.label), "boxes": boxes,
-            "orig_boxes": np.asarray(rec.boxes, np.float32).reshape(-1, 4), "orig_size": (w, h),
-            "image_id": rec.image_id, "mask": out_mask,
+            "image": img,
+            "label": int(rec.label),
+            "boxes": boxes,
+            "orig_boxes": np.asarray(rec.boxes, np.float32).reshape(-1, 4),
+            "orig_size": (w, h),
+            "image_id": rec.image_id,
+            "mask": out_mask,
         }
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -138,9 +153,11 @@ def find_images(root: Path) -> list[str]:
     folder reached twice through links, or a link back to an ancestor, is walked once)."""
     found: list[str] = []
     seen: set[tuple[int, int]] = set()
+
     def unreadable(err: OSError) -> None:
-        raise DatasetError(f"{err.filename}: cannot list this folder ({err.strerror}); expected a readable "
-                           f"folder of images")
+        raise DatasetError(
+            f"{err.filename}: cannot list this folder ({err.strerror}); expected a readable folder of images"
+        )
 
     for folder, dirs, files in os.walk(root, followlinks=True, onerror=unreadable):
         st = os.stat(folder)
@@ -157,8 +174,9 @@ def find_images(root: Path) -> list[str]:
                     image_id.encode("utf-8")
                 except UnicodeEncodeError:
                     shown = os.fsencode(os.path.join(folder, name)).decode("utf-8", "backslashreplace")
-                    raise DatasetError(f"{shown}: file name is not valid UTF-8; rename it (image ids must be "
-                                       f"UTF-8 text)") from None
+                    raise DatasetError(
+                        f"{shown}: file name is not valid UTF-8; rename it (image ids must be UTF-8 text)"
+                    ) from None
                 found.append(image_id)
     return sorted(found)
 
@@ -192,8 +210,11 @@ class ImageFolderDataset(Dataset):
                 self.bad_images.append((rel, f"{type(exc).__name__}: {exc}"))
         if self.bad_images:
             listing = "; ".join(f"{r} ({why})" for r, why in self.bad_images[:10])
-            warnings.warn(f"{self.root}: {len(self.bad_images)} unreadable image(s) left out: {listing}",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{self.root}: {len(self.bad_images)} unreadable image(s) left out: {listing}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -204,5 +225,12 @@ class ImageFolderDataset(Dataset):
         h, w = image.shape[:2]
         img, _, _ = apply_transform(self.transform, image, np.zeros((0, 4), np.float32), None)
         empty = np.zeros((0, 4), np.float32)
-        return {"image": img, "label": -1, "boxes": empty, "orig_boxes": empty, "orig_size": (w, h),
-                "image_id": image_id, "mask": None}
+        return {
+            "image": img,
+            "label": -1,
+            "boxes": empty,
+            "orig_boxes": empty,
+            "orig_size": (w, h),
+            "image_id": image_id,
+            "mask": None,
+        }

@@ -31,8 +31,12 @@ def check_box(box: tuple[float, float, float, float], size: tuple[int, int], at:
     if not all(v == v and abs(v) != float("inf") for v in box):
         raise DatasetError(f"{at}: box {box} has a non-finite coordinate; expected numbers")
     if x1 < x0 or y1 < y0:
-        raise DatasetError(f"{at}: box (x0={x0:g}, y0={y0:g}, x1={x1:g}, y1={y1:g}) has x1 < x0 or y1 < y0; "
-                           f"expected x0 <= x1 and y0 <= y1")
+        raise DatasetError(
+            f"{at}: box (x0={x0:g}, y0={y0:g}, x1={x1:g}, y1={y1:g}) has x1 < x0 or y1 < y0; "
+            f"expected x0 <= x1 and y0 <= y1"
+        )
     if w > 0 and h > 0 and (x0 < 0 or y0 < 0 or x1 > w or y1 > h):
-        raise DatasetError(f"{at}: box (x0={x0:g}, y0={y0:g}, x1={x1:g}, y1={y1:g}) lies outside the image of "
-                           f"size {w}x{h}; expected 0 <= x0 <= x1 <= {w} and 0 <= y0 <= y1 <= {h}")
+        raise DatasetError(
+            f"{at}: box (x0={x0:g}, y0={y0:g}, x1={x1:g}, y1={y1:g}) lies outside the image of "
+            f"size {w}x{h}; expected 0 <= x0 <= x1 <= {w} and 0 <= y0 <= y1 <= {h}"
+        )

@@ -16,9 +16,10 @@ Readers import :class:`wsol.data.split.SplitInfo`; this module imports the reade
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from wsol.data.coco import read_coco_split
 from wsol.data.cub import read_cub_split
@@ -50,16 +51,35 @@ def _register(fmt: DatasetFormat) -> None:
     DATASET_FORMATS.register(fmt.name)(fmt)
 
 
-_register(DatasetFormat(
-    "wsolevaluation", 0, lambda root, split: (root / "metadata" / split / "image_ids.txt").is_file(),
-    read_wsoleval_split, lambda split: f"metadata/{split}/image_ids.txt (wsolevaluation)"))
-_register(DatasetFormat(
-    "cub", 1, lambda root, split: (root / "images.txt").is_file() and (root / "image_class_labels.txt").is_file(),
-    read_cub_split, lambda split: "images.txt + image_class_labels.txt (CUB-200-2011)"))
-_register(DatasetFormat(
-    "coco", 2, lambda root, split: root.is_file() and root.suffix == ".json"
-    or (root / "annotations" / f"instances_{split}.json").is_file(),
-    read_coco_split, lambda split: f"annotations/instances_{split}.json (COCO)"))
+_register(
+    DatasetFormat(
+        "wsolevaluation",
+        0,
+        lambda root, split: (root / "metadata" / split / "image_ids.txt").is_file(),
+        read_wsoleval_split,
+        lambda split: f"metadata/{split}/image_ids.txt (wsolevaluation)",
+    )
+)
+_register(
+    DatasetFormat(
+        "cub",
+        1,
+        lambda root, split: (root / "images.txt").is_file() and (root / "image_class_labels.txt").is_file(),
+        read_cub_split,
+        lambda split: "images.txt + image_class_labels.txt (CUB-200-2011)",
+    )
+)
+_register(
+    DatasetFormat(
+        "coco",
+        2,
+        lambda root, split: (
+            root.is_file() and root.suffix == ".json" or (root / "annotations" / f"instances_{split}.json").is_file()
+        ),
+        read_coco_split,
+        lambda split: f"annotations/instances_{split}.json (COCO)",
+    )
+)
 
 
 def dataset_formats() -> list[DatasetFormat]:

@@ -83,13 +83,17 @@ def _read_jpeg(data: np.ndarray, path: Path, origin: str | None) -> np.ndarray |
     suffix = f" (listed at {origin})" if origin else ""
     raw = data.tobytes()
     if jpeg_truncated(raw):
-        raise DatasetError(f"{path}: damaged JPEG{suffix}: its data stops before the end-of-image marker "
-                           f"(a cut-off file); expected a complete JPEG")
+        raise DatasetError(
+            f"{path}: damaged JPEG{suffix}: its data stops before the end-of-image marker "
+            f"(a cut-off file); expected a complete JPEG"
+        )
     img, warning = jpeg_damage(raw)
     if warning is not None:
-        raise DatasetError(f"{path}: damaged JPEG{suffix}: libjpeg reports {warning.rstrip('.')!r}; "
-                           f"expected a JPEG that decodes without errors")
-    if img is not None and b"Exif\x00\x00" in raw[:max(raw.find(b"\xff\xda"), 0)]:
+        raise DatasetError(
+            f"{path}: damaged JPEG{suffix}: libjpeg reports {warning.rstrip('.')!r}; "
+            f"expected a JPEG that decodes without errors"
+        )
+    if img is not None and b"Exif\x00\x00" in raw[: max(raw.find(b"\xff\xda"), 0)]:
         return None  # OpenCV applies the EXIF orientation (as this reader always has); the TurboJPEG API does not
     return img
 
@@ -126,8 +130,9 @@ def read_grey(path: str | Path, origin: str | None = None) -> np.ndarray:
     return img
 
 
-def _fit_mask(mask: np.ndarray, size: tuple[int, int], path: Path, origin: str | None,
-              out_size: int | None = None) -> np.ndarray:
+def _fit_mask(
+    mask: np.ndarray, size: tuple[int, int], path: Path, origin: str | None, out_size: int | None = None
+) -> np.ndarray:
     """A mask at the image size ``size`` (w, h), or straight at ``out_size`` x ``out_size`` when given.
 
     Masks must match the image size; a mask with the image's aspect ratio (OpenImages ships some at another
@@ -138,8 +143,9 @@ def _fit_mask(mask: np.ndarray, size: tuple[int, int], path: Path, origin: str |
     mh, mw = mask.shape
     if (mw, mh) != (w, h) and abs(mw / mh - w / h) > 0.01 * (w / h):
         suffix = f" (listed at {origin})" if origin else ""
-        raise DatasetError(f"{path}: mask has size {mw}x{mh} (w x h){suffix}; expected the image size {w}x{h} "
-                           f"or the same aspect ratio")
+        raise DatasetError(
+            f"{path}: mask has size {mw}x{mh} (w x h){suffix}; expected the image size {w}x{h} or the same aspect ratio"
+        )
     target = (w, h) if out_size is None else (int(out_size), int(out_size))
     if (mw, mh) == target:
         return mask
@@ -148,7 +154,10 @@ def _fit_mask(mask: np.ndarray, size: tuple[int, int], path: Path, origin: str |
 
 
 def compose_mask(
-    mask_files: list[Path], ignore_file: Path | None, size: tuple[int, int], origin: str | None = None,
+    mask_files: list[Path],
+    ignore_file: Path | None,
+    size: tuple[int, int],
+    origin: str | None = None,
     out_size: int | None = None,
 ) -> np.ndarray:
     """Union of instance masks (pixel > 0 is foreground) + ignore region → uint8 0/1/255, at the image size

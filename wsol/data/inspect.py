@@ -55,13 +55,19 @@ def summarize(split: SplitInfo, check: bool = True, show_progress: bool = True) 
     inclusive = split.fmt == "wsolevaluation"
     per_class = Counter(r.label for r in split.records)
     boxes_per_image = Counter(len(r.boxes) for r in split.records)
-    rel_area = [a / (r.size[0] * r.size[1]) for r in split.records if r.size[0] > 0
-                for a in box_areas(r.boxes, inclusive)]
+    rel_area = [
+        a / (r.size[0] * r.size[1]) for r in split.records if r.size[0] > 0 for a in box_areas(r.boxes, inclusive)
+    ]
     summary: dict[str, Any] = {
-        "root": str(split.image_root), "split": split.name, "format": split.fmt, "images": len(split),
-        "num_classes": split.num_classes, "classes_present": len(per_class),
-        "images_per_class": {split.class_names[c] if c < len(split.class_names) else str(c): n
-                             for c, n in sorted(per_class.items())},
+        "root": str(split.image_root),
+        "split": split.name,
+        "format": split.fmt,
+        "images": len(split),
+        "num_classes": split.num_classes,
+        "classes_present": len(per_class),
+        "images_per_class": {
+            split.class_names[c] if c < len(split.class_names) else str(c): n for c, n in sorted(per_class.items())
+        },
         "boxes_per_image": {str(k): v for k, v in sorted(boxes_per_image.items())},
         "boxes": int(sum(len(r.boxes) for r in split.records)),
         "box_relative_area": quantiles(rel_area),
@@ -93,19 +99,23 @@ def _part_ratios(split: SplitInfo, parts: dict[str, np.ndarray], inclusive: bool
 
 def format_summary(s: dict[str, Any]) -> str:
     """Human-readable report of :func:`summarize`."""
-    lines = [f"dataset {s['root']}  split {s['split']}  format {s['format']}",
-             f"images {s['images']}  classes {s['num_classes']} ({s['classes_present']} present)  "
-             f"boxes {s['boxes']}  images with masks {s['images_with_masks']}"]
+    lines = [
+        f"dataset {s['root']}  split {s['split']}  format {s['format']}",
+        f"images {s['images']}  classes {s['num_classes']} ({s['classes_present']} present)  "
+        f"boxes {s['boxes']}  images with masks {s['images_with_masks']}",
+    ]
     counts = list(s["images_per_class"].values())
     if counts:
         lines.append(f"images per class: min {min(counts)}  max {max(counts)}  mean {np.mean(counts):.1f}")
     if len(counts) <= 20:
         lines += [f"  {name}: {n}" for name, n in s["images_per_class"].items()]
     lines.append("boxes (objects) per image: " + "  ".join(f"{k}: {v}" for k, v in s["boxes_per_image"].items()))
-    for key, title in (("box_relative_area", "box area / image area"),
-                       ("part_object_area_ratio", "part box area / object box area"),
-                       ("mask_foreground_fraction", "mask foreground fraction"),
-                       ("mask_ignore_fraction", "mask ignore fraction")):
+    for key, title in (
+        ("box_relative_area", "box area / image area"),
+        ("part_object_area_ratio", "part box area / object box area"),
+        ("mask_foreground_fraction", "mask foreground fraction"),
+        ("mask_ignore_fraction", "mask ignore fraction"),
+    ):
         if s.get(key):
             lines.append(f"{title}: " + "  ".join(f"{k} {v:.3f}" for k, v in s[key].items()))
     if s["problems"]:

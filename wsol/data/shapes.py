@@ -91,8 +91,9 @@ def render(label: int, seed: int, index: int, size: int = 64) -> np.ndarray:
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
 
 
-def _frame(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray, size: int,
-           radius: float) -> tuple[np.ndarray, np.ndarray]:
+def _frame(
+    rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray, size: int, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates of a randomly placed, rotated and stretched object frame (radius as a fraction of size)."""
     r = radius * size
     aspect = rng.uniform(0.6, 1.0)

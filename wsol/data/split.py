@@ -53,8 +53,9 @@ class SplitInfo:
         except ValueError as exc:
             raise DatasetError(f"{self.origin(index)}: {exc}") from None
 
-    def load_mask(self, index: int, out_size: int | None = None,
-                  image_size: tuple[int, int] | None = None) -> np.ndarray | None:
+    def load_mask(
+        self, index: int, out_size: int | None = None, image_size: tuple[int, int] | None = None
+    ) -> np.ndarray | None:
         """uint8 0/1/255 mask, None when the record has no mask: (H, W) at the original image size, or
         ``out_size`` x ``out_size`` with every file resized straight there (wsolevaluation's GT masks at 224).
         ``image_size`` (w, h), when known from the decoded image, replaces the metadata's size in the checks."""
@@ -69,15 +70,15 @@ class SplitInfo:
                 mask = cv2.resize(mask, (int(out_size), int(out_size)), interpolation=cv2.INTER_NEAREST)
             return mask
         if self.mask_root is None:
-            raise DatasetError(f"{self.origin(index)}: record {rec.image_id!r} lists masks but the split has no "
-                               f"mask root")
+            raise DatasetError(
+                f"{self.origin(index)}: record {rec.image_id!r} lists masks but the split has no mask root"
+            )
         try:
             files = [input_path(self.mask_root, p) for p in rec.mask_paths]
             ignore = input_path(self.mask_root, rec.ignore_path) if rec.ignore_path else None
         except ValueError as exc:
             raise DatasetError(f"{self.origin(index)}: mask of {rec.image_id!r}: {exc}") from None
         return compose_mask(files, ignore, image_size or rec.size, self.origin(index), out_size)
-
 
     def load_instances(self, index: int) -> tuple[list[np.ndarray], np.ndarray | None] | None:
         """(one (H, W) bool mask per object, the bool ignore region or None), or None when the record has no

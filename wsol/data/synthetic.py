@@ -74,9 +74,15 @@ def _place(rng: np.random.Generator, w: int, h: int, count: int, cfg: SyntheticC
         for attempt in range(60):
             a = 0.5 * rng.uniform(*cfg.object_scale) * min(w, h) * shrink
             if k == 0:  # the first object shrinks until it fits, so every image has an object
-                a *= 0.93 ** attempt
-            geom = {"a": a, "b": a * rng.uniform(0.45, 0.7), "phi": rng.uniform(0, 2 * np.pi),
-                    "r": a * cfg.part_scale * rng.uniform(0.9, 1.1), "cx": 0.0, "cy": 0.0}
+                a *= 0.93**attempt
+            geom = {
+                "a": a,
+                "b": a * rng.uniform(0.45, 0.7),
+                "phi": rng.uniform(0, 2 * np.pi),
+                "r": a * cfg.part_scale * rng.uniform(0.9, 1.1),
+                "cx": 0.0,
+                "cy": 0.0,
+            }
             x0, y0, x1, y1 = draw.object_extent(geom)
             if x1 - x0 > w - 4 or y1 - y0 > h - 4:
                 continue
@@ -141,8 +147,7 @@ def _write_split(out: Path, split: str, split_index: int, cfg: SyntheticConfig, 
         atomic_write_bytes(out / ignore, _png(band.astype(np.uint8) * 255))
         boxes = np.asarray([draw.mask_box(m) for m in masks], np.float32)
         parts[image_id] = np.asarray([draw.mask_box(hd) for hd in heads], np.float32)
-        records.append(ImageRecord(image_id, label, (image.shape[1], image.shape[0]), boxes,
-                                   tuple(mask_paths), ignore))
+        records.append(ImageRecord(image_id, label, (image.shape[1], image.shape[0]), boxes, tuple(mask_paths), ignore))
     write_wsoleval_split(out, split, records, parts)
 
 
@@ -160,8 +165,10 @@ def _check_target(out: Path, cfg: SyntheticConfig, overwrite: bool) -> None:
     if same:
         return
     if not overwrite:
-        raise DatasetError(f"{out}: folder is not empty and does not hold this synthetic dataset (config or "
-                           f"generator differ); pass overwrite=True (--overwrite) to replace it")
+        raise DatasetError(
+            f"{out}: folder is not empty and does not hold this synthetic dataset (config or "
+            f"generator differ); pass overwrite=True (--overwrite) to replace it"
+        )
     for sub in ("images", "masks", "metadata"):
         shutil.rmtree(out / sub, ignore_errors=True)
 
@@ -176,13 +183,15 @@ def generate(out_dir: str | os.PathLike, cfg: SyntheticConfig | None = None, ove
     for s, split in enumerate(SPLITS):
         _write_split(out, split, s, cfg, names)
     atomic_write_text(out / "metadata" / "class_names.txt", "".join(f"{n}\n" for n in names))
-    atomic_write_json(out / STAMP, {"generator": "wsol.data.synthetic", "version": GENERATOR_VERSION,
-                                    "config": cfg.to_dict()})
+    atomic_write_json(
+        out / STAMP, {"generator": "wsol.data.synthetic", "version": GENERATOR_VERSION, "config": cfg.to_dict()}
+    )
     return out
 
 
-def render_preview(root: str | os.PathLike, split: str = "train", count: int = 10, cell: int = 120,
-                   ncols: int = 5) -> np.ndarray:
+def render_preview(
+    root: str | os.PathLike, split: str = "train", count: int = 10, cell: int = 120, ncols: int = 5
+) -> np.ndarray:
     """Grid of the first ``count`` images of a split with GT boxes (green), part boxes (red) and mask
     contours (cyan), each resized to ``cell`` x ``cell``."""
     from wsol.data.dataset import WSOLDataset
@@ -195,8 +204,12 @@ def render_preview(root: str | os.PathLike, split: str = "train", count: int = 1
     first: dict[int, list[int]] = {}
     for idx, rec in enumerate(info.records):  # round-robin over classes so every class shows up
         first.setdefault(rec.label, []).append(idx)
-    order = [ids[k] for k in range(max(map(len, first.values()), default=0)) for _, ids in sorted(first.items())
-             if k < len(ids)]
+    order = [
+        ids[k]
+        for k in range(max(map(len, first.values()), default=0))
+        for _, ids in sorted(first.items())
+        if k < len(ids)
+    ]
     tiles = []
     for idx in order[:count]:
         image, mask = ds.load_raw(idx)

@@ -99,8 +99,7 @@ def draw_distractors(
         s = rng.uniform(0.05, 0.09) * min(h, w)
         region = (np.abs(xx - cx) <= s) & (np.abs(yy - cy) <= s)
         base = hsv(rng.uniform(), rng.uniform(0.15, 0.5), rng.uniform(0.4, 0.8))
-        tex = class_texture(int(rng.integers(0, cfg.num_classes)), xx[region], yy[region],
-                            PERIOD_FRACTION * min(h, w))
+        tex = class_texture(int(rng.integers(0, cfg.num_classes)), xx[region], yy[region], PERIOD_FRACTION * min(h, w))
         canvas[region] = base + (cfg.body_contrast * 127.5) * tex[:, None]
 
 

@@ -34,8 +34,7 @@ TRAIN_SCALE = (0.3, 1.0)  # RandomResizedCrop area range: milder than ImageNet's
 def bbox_params() -> A.BboxParams:
     """pascal_voc boxes clipped to the frame; boxes left without area are removed (see module docstring).
     Extra columns after the 4 coordinates (the dataset appends the box index) travel with each box."""
-    return A.BboxParams(format="pascal_voc", clip=True, min_area=0.0, min_visibility=0.0,
-                        filter_invalid_bboxes=True)
+    return A.BboxParams(format="pascal_voc", clip=True, min_area=0.0, min_visibility=0.0, filter_invalid_bboxes=True)
 
 
 def build_transform(
@@ -70,8 +69,9 @@ def build_transform(
             raise ValueError(f"unknown eval protocol {protocol!r}; expected one of {PROTOCOLS}")
     else:
         raise ValueError(f"unknown transform kind {kind!r}; expected 'train' or 'eval'")
-    return A.Compose([*geometry, A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD), ToTensorV2()],
-                     bbox_params=bbox_params())
+    return A.Compose(
+        [*geometry, A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD), ToTensorV2()], bbox_params=bbox_params()
+    )
 
 
 def _affine(orig_size: tuple[int, int], input_size: int, protocol: str, resize_size: int):
@@ -89,8 +89,12 @@ def _affine(orig_size: tuple[int, int], input_size: int, protocol: str, resize_s
 
 
 def boxes_to_input(
-    boxes: np.ndarray, orig_size: tuple[int, int], input_size: int = 224, protocol: str = "resize",
-    resize_size: int = 256, clip: bool = True,
+    boxes: np.ndarray,
+    orig_size: tuple[int, int],
+    input_size: int = 224,
+    protocol: str = "resize",
+    resize_size: int = 256,
+    clip: bool = True,
 ) -> np.ndarray:
     """Map (N, 4) xyxy boxes from original pixels to the network-input frame of an eval protocol."""
     sx, sy, off = _affine(orig_size, input_size, protocol, resize_size)
@@ -102,8 +106,12 @@ def boxes_to_input(
 
 
 def boxes_to_original(
-    boxes: np.ndarray, orig_size: tuple[int, int], input_size: int = 224, protocol: str = "resize",
-    resize_size: int = 256, clip: bool = True,
+    boxes: np.ndarray,
+    orig_size: tuple[int, int],
+    input_size: int = 224,
+    protocol: str = "resize",
+    resize_size: int = 256,
+    clip: bool = True,
 ) -> np.ndarray:
     """Inverse of :func:`boxes_to_input`: network-input frame → original pixels (clipped to the image)."""
     sx, sy, off = _affine(orig_size, input_size, protocol, resize_size)

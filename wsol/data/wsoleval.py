@@ -64,8 +64,9 @@ def read_class_names(root: Path) -> list[str] | None:
             while names and not names[-1]:
                 names.pop()
             if not all(names):
-                raise DatasetError(f"{path}: empty class name at line {names.index('') + 1}; expected one name "
-                                   f"per line")
+                raise DatasetError(
+                    f"{path}: empty class name at line {names.index('') + 1}; expected one name per line"
+                )
             return names
     return None
 
@@ -80,8 +81,9 @@ def _max_label(root: Path) -> int:
     return best
 
 
-def read_box_file(path: Path, sizes: dict[str, tuple[int, int]],
-                  ids: dict[str, int] | None = None) -> dict[str, list[tuple[float, ...]]]:
+def read_box_file(
+    path: Path, sizes: dict[str, tuple[int, int]], ids: dict[str, int] | None = None
+) -> dict[str, list[tuple[float, ...]]]:
     """Parse a box-format listing; every image id must be known (in ``ids``, default ``sizes``), have a size
     (boxes are rescaled with it) and every box must lie inside the image."""
     boxes: dict[str, list[tuple[float, ...]]] = {}
@@ -93,8 +95,10 @@ def read_box_file(path: Path, sizes: dict[str, tuple[int, int]],
         if image_id not in (sizes if ids is None else ids):
             raise DatasetError(f"{at}: image id {image_id!r} is not listed in image_ids.txt")
         if image_id not in sizes:
-            raise DatasetError(f"{at}: image {image_id!r} has a box but no line in image_sizes.txt; expected "
-                               f"<image_id>,<width>,<height> there (boxes are rescaled with the image size)")
+            raise DatasetError(
+                f"{at}: image {image_id!r} has a box but no line in image_sizes.txt; expected "
+                f"<image_id>,<width>,<height> there (boxes are rescaled with the image size)"
+            )
         box = tuple(_number(v, at, name) for v, name in zip(fields[1:], ("x0", "y0", "x1", "y1")))
         check_box(box, sizes[image_id], at)
         boxes.setdefault(image_id, []).append(box)
@@ -107,14 +111,16 @@ def read_mask_file(path: Path, ids: set[str]) -> tuple[dict[str, list[str]], dic
     for lineno, fields in iter_lines(path):
         at = where(path, lineno)
         if len(fields) != 3 or not fields[1]:
-            raise DatasetError(f"{at}: expected 3 fields <image_id>,<mask_path>,<ignore_path> (ignore may be "
-                               f"empty), got {fields}")
+            raise DatasetError(
+                f"{at}: expected 3 fields <image_id>,<mask_path>,<ignore_path> (ignore may be empty), got {fields}"
+            )
         image_id, mask_path, ignore_path = fields
         if image_id not in ids:
             raise DatasetError(f"{at}: image id {image_id!r} is not listed in image_ids.txt")
         if image_id in masks and ignore_path:
-            raise DatasetError(f"{at}: a second ignore mask for {image_id!r}; expected the ignore path only on "
-                               f"the image's first line")
+            raise DatasetError(
+                f"{at}: a second ignore mask for {image_id!r}; expected the ignore path only on the image's first line"
+            )
         masks.setdefault(image_id, []).append(mask_path)
         ignores.setdefault(image_id, ignore_path or None)
     return masks, ignores
@@ -124,8 +130,10 @@ def _localization_kind(path: Path) -> str:
     """'boxes' or 'masks', decided by the first line's field count (an empty file means no boxes)."""
     for lineno, fields in iter_lines(path):
         if len(fields) not in (3, 5):
-            raise DatasetError(f"{where(path, lineno)}: expected 5 fields <image_id>,<x0>,<y0>,<x1>,<y1> (boxes) "
-                               f"or 3 fields <image_id>,<mask_path>,<ignore_path> (masks), got {len(fields)}")
+            raise DatasetError(
+                f"{where(path, lineno)}: expected 5 fields <image_id>,<x0>,<y0>,<x1>,<y1> (boxes) "
+                f"or 3 fields <image_id>,<mask_path>,<ignore_path> (masks), got {len(fields)}"
+            )
         return "boxes" if len(fields) == 5 else "masks"
     return "boxes"
 
@@ -137,13 +145,13 @@ def find_split_folder(metadata_root: str | os.PathLike, split: str) -> Path:
     for candidate in (root / split, root / "metadata" / split, root):
         if (candidate / "image_ids.txt").is_file():
             return candidate
-    raise DatasetError(f"{root}: no image_ids.txt under {root / split}, {root / 'metadata' / split} or {root}; "
-                       f"expected wsolevaluation's metadata layout")
+    raise DatasetError(
+        f"{root}: no image_ids.txt under {root / split}, {root / 'metadata' / split} or {root}; "
+        f"expected wsolevaluation's metadata layout"
+    )
 
 
-def read_wsoleval_split(
-    root: str | os.PathLike, split: str, mask_root: str | os.PathLike | None = None
-) -> SplitInfo:
+def read_wsoleval_split(root: str | os.PathLike, split: str, mask_root: str | os.PathLike | None = None) -> SplitInfo:
     """Read ``root/metadata/<split>``; masks are looked up under ``mask_root`` (default ``root``)."""
     root = Path(root)
     meta = root / "metadata" / split
@@ -156,8 +164,12 @@ def read_wsoleval_split(
 
 
 def read_wsoleval_folder(
-    meta: str | os.PathLike, image_root: str | os.PathLike, mask_root: str | os.PathLike | None = None,
-    num_classes: int | None = None, class_names: list[str] | None = None, name: str | None = None,
+    meta: str | os.PathLike,
+    image_root: str | os.PathLike,
+    mask_root: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    class_names: list[str] | None = None,
+    name: str | None = None,
 ) -> SplitInfo:
     """Read one split folder (``image_ids.txt``, ``class_labels.txt``, ``image_sizes.txt``, ``localization.txt``).
 
@@ -178,8 +190,7 @@ def read_wsoleval_folder(
     for image_id in ids:
         for table, path in tables:
             if image_id not in table:
-                raise DatasetError(f"{where(ids_path, id_lines[image_id])}: image {image_id!r} has no line in "
-                                   f"{path}")
+                raise DatasetError(f"{where(ids_path, id_lines[image_id])}: image {image_id!r} has no line in {path}")
     boxes: dict = {}
     masks: dict = {}
     ignores: dict = {}
@@ -194,9 +205,12 @@ def read_wsoleval_folder(
         masks, ignores = read_mask_file(meta / MASK_FILE, set(ids))
     records = [
         ImageRecord(
-            image_id=i, label=labels[i], size=sizes.get(i, (0, 0)),
+            image_id=i,
+            label=labels[i],
+            size=sizes.get(i, (0, 0)),
             boxes=np.asarray(boxes.get(i, []), dtype=np.float32).reshape(-1, 4),
-            mask_paths=tuple(masks.get(i, ())), ignore_path=ignores.get(i),
+            mask_paths=tuple(masks.get(i, ())),
+            ignore_path=ignores.get(i),
         )
         for i in ids
     ]
@@ -206,11 +220,15 @@ def read_wsoleval_folder(
         extras["parts"] = {k: np.asarray(v, np.float32) for k, v in parts.items()}
     image_root = Path(image_root)
     return SplitInfo(
-        records=records, image_root=image_root,
+        records=records,
+        image_root=image_root,
         mask_root=Path(mask_root) if mask_root else (image_root if masks else None),
         class_names=class_names if class_names is not None else [str(c) for c in range(num_classes)],
-        num_classes=num_classes, name=name or meta.name, fmt="wsolevaluation",
-        origins=[where(ids_path, id_lines[i]) for i in ids], extras=extras,
+        num_classes=num_classes,
+        name=name or meta.name,
+        fmt="wsolevaluation",
+        origins=[where(ids_path, id_lines[i]) for i in ids],
+        extras=extras,
     )
 
 
@@ -231,8 +249,9 @@ def _read_ids(path: Path, root: Path) -> dict[str, int]:
     return id_lines
 
 
-def _check_entry(path: Path, lineno: int, fields: list[str], n: int, spec: str, id_lines: dict[str, int],
-                 seen: dict[str, int]) -> str:
+def _check_entry(
+    path: Path, lineno: int, fields: list[str], n: int, spec: str, id_lines: dict[str, int], seen: dict[str, int]
+) -> str:
     """Common checks of a per-image line: field count, known id, no second line for the same image."""
     at = where(path, lineno)
     if len(fields) != n:
@@ -278,7 +297,9 @@ def _fmt(v: float) -> str:
 
 
 def write_wsoleval_split(
-    root: str | os.PathLike, split: str, records: Iterable[ImageRecord],
+    root: str | os.PathLike,
+    split: str,
+    records: Iterable[ImageRecord],
     parts: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write ``root/metadata/<split>/`` for ``records`` (atomically per file): boxes go to localization.txt,
@@ -292,8 +313,11 @@ def write_wsoleval_split(
     box_lines = [f"{r.image_id}," + ",".join(map(_fmt, b)) + "\n" for r in records for b in r.boxes]
     atomic_write_text(meta / BOX_FILE, "".join(box_lines))
     if any(r.has_mask for r in records):
-        mask_lines = [f"{r.image_id},{m},{(r.ignore_path or '') if k == 0 else ''}\n"
-                      for r in records for k, m in enumerate(r.mask_paths)]
+        mask_lines = [
+            f"{r.image_id},{m},{(r.ignore_path or '') if k == 0 else ''}\n"
+            for r in records
+            for k, m in enumerate(r.mask_paths)
+        ]
         atomic_write_text(meta / MASK_FILE, "".join(mask_lines))
     if parts is not None:
         part_lines = [f"{i}," + ",".join(map(_fmt, b)) + "\n" for i in ids for b in parts.get(i, [])]

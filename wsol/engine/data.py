@@ -10,8 +10,9 @@ from wsol.config import ConfigError
 def check_num_classes(configured: int | None, found: int, where: str) -> int:
     """The dataset's class count, refusing a configured ``data.num_classes`` that disagrees."""
     if configured is not None and int(configured) != int(found):
-        raise ConfigError(f"data.num_classes={configured} but {where} has {found} classes; "
-                          f"fix data.num_classes or data.root")
+        raise ConfigError(
+            f"data.num_classes={configured} but {where} has {found} classes; fix data.num_classes or data.root"
+        )
     return int(found)
 
 

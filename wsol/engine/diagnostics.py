@@ -27,8 +27,9 @@ def dead_channel_fraction(model: nn.Module, images: Tensor, labels: Tensor | Non
     when the forward raises. ``labels``, when given, go to ``model(images, labels)``: ACoL runs its erasing
     branch ``head_b`` in eval mode only then. Heads without a ReLU, or that did not run, are left out.
     """
-    relus = {head: [m for m in module.modules() if isinstance(m, nn.ReLU)]
-             for head, module in head_modules(model).items()}
+    relus = {
+        head: [m for m in module.modules() if isinstance(m, nn.ReLU)] for head, module in head_modules(model).items()
+    }
     relus = {head: mods for head, mods in relus.items() if mods}
     alive: dict[int, Tensor] = {}  # id(ReLU) → (C,) bool: channel non-zero somewhere
 
@@ -59,4 +60,3 @@ def dead_channel_fraction(model: nn.Module, images: Tensor, labels: Tensor | Non
         if total:
             out[head] = sum(int((~a).sum()) for a in ran) / total
     return out
-

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsol.localization import box_iou, normalize_maps, regions_at_threshold
 from wsol.drawing import denormalize_image, make_grid, render_localization
+from wsol.localization import box_iou, normalize_maps, regions_at_threshold
 
 PREVIEW_THRESHOLD = 0.5  # CAM threshold of the preview boxes when no threshold has been chosen on val yet
 MIN_PANEL = 128  # small inputs are upscaled so box captions stay readable
@@ -31,8 +31,14 @@ def _largest_box(norm_map: np.ndarray, threshold: float) -> np.ndarray:
     return boxes[int(np.argmax(areas))][None].astype(np.float64) if len(areas) else np.zeros((0, 4))
 
 
-def overlay_grid(model: Any, images: torch.Tensor, labels: torch.Tensor, ncols: int = 8,
-                 boxes: list[torch.Tensor] | None = None, threshold: float | None = None) -> np.ndarray:
+def overlay_grid(
+    model: Any,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ncols: int = 8,
+    boxes: list[torch.Tensor] | None = None,
+    threshold: float | None = None,
+) -> np.ndarray:
     """Ground-truth-class maps of ``model.localize`` upsampled (bicubic) onto the de-normalised images, with the
     GT boxes (green, network-input frame, when ``boxes`` is given) and the largest region's box at ``threshold``
     (red, with its IoU against the best GT box).
@@ -100,15 +106,25 @@ class RunLogger:
         from torch.utils.tensorboard.summary import hparams
 
         clean = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in params.items()}
-        finite = {f"hparam/{k}": float(v) for k, v in metrics.items()
-                  if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)}
+        finite = {
+            f"hparam/{k}": float(v)
+            for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+        }
         for summary in hparams(clean, finite):
             self.writer.file_writer.add_summary(summary)
         for key, value in finite.items():
             self.writer.add_scalar(key, value)
 
-    def overlays(self, model: Any, images: torch.Tensor, labels: torch.Tensor, step: int,
-                 boxes: list[torch.Tensor] | None = None, threshold: float | None = None) -> None:
+    def overlays(
+        self,
+        model: Any,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        step: int,
+        boxes: list[torch.Tensor] | None = None,
+        threshold: float | None = None,
+    ) -> None:
         """Log the overlay grid of a fixed batch (``boxes``: GT boxes in the input frame, optional)."""
         if self.writer is None or images.shape[0] == 0:
             return

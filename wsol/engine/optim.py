@@ -39,15 +39,18 @@ def build_optimizer(model: WSOLModel, optim_cfg: Any, global_batch: int | None =
     """
     lr = base_lr(optim_cfg, global_batch)
     backbone, new = model.parameter_groups()
-    groups = [{"params": backbone, "lr": lr, "name": "backbone"},
-              {"params": new, "lr": lr * optim_cfg.head_lr_mult, "name": "new"}]
+    groups = [
+        {"params": backbone, "lr": lr, "name": "backbone"},
+        {"params": new, "lr": lr * optim_cfg.head_lr_mult, "name": "new"},
+    ]
     groups = [g for g in groups if g["params"]]
     if optim_cfg.name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, weight_decay=optim_cfg.weight_decay)
     if optim_cfg.name != "sgd":
         raise ValueError(f"optim.name={optim_cfg.name!r}: expected 'sgd' or 'adamw'")
-    return torch.optim.SGD(groups, lr=lr, momentum=optim_cfg.momentum,
-                           weight_decay=optim_cfg.weight_decay, nesterov=optim_cfg.nesterov)
+    return torch.optim.SGD(
+        groups, lr=lr, momentum=optim_cfg.momentum, weight_decay=optim_cfg.weight_decay, nesterov=optim_cfg.nesterov
+    )
 
 
 def lr_factor(step: int, optim_cfg: Any, epochs: int, iters_per_epoch: int) -> float:

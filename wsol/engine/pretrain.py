@@ -39,8 +39,9 @@ class _Classifier(nn.Module):
         return self.fc(self.backbone(x).mean((2, 3)))
 
 
-def pretrain(cfg: PretrainConfig, progress: Callable[[str], None] | None = None) -> tuple[dict[str, torch.Tensor],
-                                                                                          dict[str, Any]]:
+def pretrain(
+    cfg: PretrainConfig, progress: Callable[[str], None] | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Train and return (backbone state dict, record with the recipe, the held-out accuracy and the time)."""
     start = time.perf_counter()
     torch.set_num_threads(cfg.threads)
@@ -59,7 +60,7 @@ def pretrain(cfg: PretrainConfig, progress: Callable[[str], None] | None = None)
         order = torch.randperm(len(images), generator=gen)
         total = 0.0
         for i in range(len(images) // cfg.batch_size):
-            idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
             x = _normalise(images[idx])
             flip = torch.rand(len(idx), generator=gen) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -73,9 +74,13 @@ def pretrain(cfg: PretrainConfig, progress: Callable[[str], None] | None = None)
             progress(f"epoch {epoch + 1}/{cfg.epochs}: loss {total / max(1, len(images) // cfg.batch_size):.3f}")
     accuracy = _accuracy(model, torch.from_numpy(x_test), torch.from_numpy(y_test))
     state = {k: v.detach().clone() for k, v in backbone.state_dict().items()}
-    record = {"recipe": asdict(cfg), "task": {"classes": [shapes.class_name(k) for k in range(shapes.NUM_CLASSES)]},
-              "test_top1": accuracy, "seconds": time.perf_counter() - start,
-              "torch": torch.__version__}
+    record = {
+        "recipe": asdict(cfg),
+        "task": {"classes": [shapes.class_name(k) for k in range(shapes.NUM_CLASSES)]},
+        "test_top1": accuracy,
+        "seconds": time.perf_counter() - start,
+        "torch": torch.__version__,
+    }
     return state, record
 
 
@@ -84,7 +89,7 @@ def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> f
     model.eval()
     correct = 0
     for i in range(0, len(images), 256):
-        correct += int((model(_normalise(images[i:i + 256])).argmax(1) == labels[i:i + 256]).sum())
+        correct += int((model(_normalise(images[i : i + 256])).argmax(1) == labels[i : i + 256]).sum())
     return 100.0 * correct / max(1, len(images))
 
 

@@ -66,9 +66,11 @@ def check_resume_config(saved: dict[str, Any], cfg: DictConfig, path: str | Path
     model, data ...): the result would be neither run. Names every field that differs."""
     changed = resume_changes(saved, cfg)
     if changed:
-        raise ConfigError(f"--resume: the config differs from the one {path} was trained with in "
-                          f"{'; '.join(changed)}; only {', '.join(RESUME_MAY_CHANGE)} may change on a "
-                          f"resume (use another output_dir for a new run)")
+        raise ConfigError(
+            f"--resume: the config differs from the one {path} was trained with in "
+            f"{'; '.join(changed)}; only {', '.join(RESUME_MAY_CHANGE)} may change on a "
+            f"resume (use another output_dir for a new run)"
+        )
 
 
 def collate_skipping(items: Sequence[Any]) -> dict[str, Any]:
@@ -92,20 +94,38 @@ def _worker_init(worker_id: int) -> None:
     _seed_transform(get_worker_info().dataset, seed)
 
 
-def make_loader(dataset: Dataset, batch_size: int, workers: int, sampler: Any = None, train: bool = False,
-                pin: bool = False) -> DataLoader:
+def make_loader(
+    dataset: Dataset, batch_size: int, workers: int, sampler: Any = None, train: bool = False, pin: bool = False
+) -> DataLoader:
     drop_last = train and len(sampler if sampler is not None else dataset) > batch_size
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=workers,
-                      collate_fn=collate_skipping, drop_last=drop_last, pin_memory=pin,
-                      worker_init_fn=_worker_init if workers > 0 else None)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate_skipping,
+        drop_last=drop_last,
+        pin_memory=pin,
+        worker_init_fn=_worker_init if workers > 0 else None,
+    )
 
 
 class Trainer:
     """Trains ``model`` on ``train_set``, validating on ``val_set``; writes into ``cfg.output_dir``."""
 
-    def __init__(self, cfg: DictConfig, model: WSOLModel, train_set: Dataset, val_set: Dataset | None,
-                 ctx: DistContext = DistContext(), class_names: Sequence[str] | None = None,
-                 progress: bool = True, verbose: bool = True, tensorboard: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: DictConfig,
+        model: WSOLModel,
+        train_set: Dataset,
+        val_set: Dataset | None,
+        ctx: DistContext = DistContext(),
+        class_names: Sequence[str] | None = None,
+        progress: bool = True,
+        verbose: bool = True,
+        tensorboard: bool = True,
+    ) -> None:
         self.cfg, self.ctx, self.class_names = cfg, ctx, list(class_names or [])
         self.verbose = verbose
         self.out_dir = Path(cfg.output_dir)
@@ -121,12 +141,17 @@ class Trainer:
         if ctx.enabled:
             self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None)
         self.train_set, self.val_set = train_set, val_set
-        self.sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
-                                          seed=cfg.train.seed, drop_last=False)
-        self.train_loader = make_loader(train_set, cfg.data.batch_size, cfg.data.num_workers, self.sampler,
-                                        train=True, pin=cuda)
-        self.val_loader = (make_loader(val_set, cfg.data.eval_batch_size, cfg.data.num_workers, pin=cuda)
-                           if val_set is not None and ctx.is_main else None)
+        self.sampler = DistributedSampler(
+            train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.train.seed, drop_last=False
+        )
+        self.train_loader = make_loader(
+            train_set, cfg.data.batch_size, cfg.data.num_workers, self.sampler, train=True, pin=cuda
+        )
+        self.val_loader = (
+            make_loader(val_set, cfg.data.eval_batch_size, cfg.data.num_workers, pin=cuda)
+            if val_set is not None and ctx.is_main
+            else None
+        )
         cap = cfg.train.max_steps_per_epoch
         self.iters = min(len(self.train_loader), cap) if cap else len(self.train_loader)
         if self.iters < 1:
@@ -142,14 +167,24 @@ class Trainer:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "global_step": self.global_step,
-            "rng": rng_state(), "config": to_plain(self.cfg), "num_classes": self.model.num_classes,
-            "class_names": self.class_names, "metrics": dict(self.metrics), "best": self.best,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "rng": rng_state(),
+            "config": to_plain(self.cfg),
+            "num_classes": self.model.num_classes,
+            "class_names": self.class_names,
+            "metrics": dict(self.metrics),
+            "best": self.best,
             "localization": self.localization,
             # the permutation of epoch e is DistributedSampler's randperm seeded with sampler_seed + e
-            "data_order": {"sampler_seed": int(self.sampler.seed), "next_epoch": self.epoch,
-                           "world_size": self.ctx.world_size},
+            "data_order": {
+                "sampler_seed": int(self.sampler.seed),
+                "next_epoch": self.epoch,
+                "world_size": self.ctx.world_size,
+            },
         }
 
     def load_state(self, ckpt: dict[str, Any], source: str) -> None:
@@ -191,8 +226,13 @@ class Trainer:
                 self.logger.hparams(hparam_values(self.cfg), self.metrics)
         finally:
             self.logger.close()
-        return {"epoch": self.epoch, "metrics": dict(self.metrics), "best": self.best,
-                "last": str(self.out_dir / "last.pt"), "localization": self.localization}
+        return {
+            "epoch": self.epoch,
+            "metrics": dict(self.metrics),
+            "best": self.best,
+            "last": str(self.out_dir / "last.pt"),
+            "localization": self.localization,
+        }
 
     def _resume(self, given: str | None = None) -> None:
         path = Path(given) if given else self.out_dir / "last.pt"
@@ -250,8 +290,9 @@ class Trainer:
         correct = torch.zeros((), device=self.device)
         bad = torch.zeros((), dtype=torch.bool, device=self.device)
         seen = 0
-        bar = tqdm(total=self.iters, desc=f"epoch {epoch + 1}/{self.cfg.train.epochs}", disable=not self.progress,
-                   leave=False)
+        bar = tqdm(
+            total=self.iters, desc=f"epoch {epoch + 1}/{self.cfg.train.epochs}", disable=not self.progress, leave=False
+        )
         for i, batch in enumerate(self.train_loader):
             if i >= self.iters:
                 break
@@ -278,10 +319,15 @@ class Trainer:
     def _check_finite(self, bad: torch.Tensor, epoch: int) -> None:
         if broadcast_flag(bool(bad), self.ctx):
             last = self.out_dir / "last.pt"
-            kept = f"the last good checkpoint is {last} (epoch {self.epoch})" if last.is_file() else \
-                "no checkpoint had been written yet"
-            raise NonFiniteLossError(f"loss became NaN/inf in epoch {epoch + 1} (step {self.global_step}); "
-                                     f"stopping; {kept}. Lower optim.lr or check the data.")
+            kept = (
+                f"the last good checkpoint is {last} (epoch {self.epoch})"
+                if last.is_file()
+                else "no checkpoint had been written yet"
+            )
+            raise NonFiniteLossError(
+                f"loss became NaN/inf in epoch {epoch + 1} (step {self.global_step}); "
+                f"stopping; {kept}. Lower optim.lr or check the data."
+            )
 
     def _fixed_val_batch(self) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]] | None:
         """Images, labels and GT boxes (input frame) of the first val images, drawn to TensorBoard each eval."""
@@ -297,9 +343,16 @@ class Trainer:
         if self.val_loader is not None:
             # fixed/* at the threshold the previous validation chose: how well a carried threshold holds up
             previous = (self.localization or {}).get("threshold")
-            val, threshold, curves = run_validation(self.model, self.val_loader, self.device, self.amp,
-                                                    self.cfg.train.localization, self.cfg.data.protocol,
-                                                    self.progress, fixed_threshold=previous)
+            val, threshold, curves = run_validation(
+                self.model,
+                self.val_loader,
+                self.device,
+                self.amp,
+                self.cfg.train.localization,
+                self.cfg.data.protocol,
+                self.progress,
+                fixed_threshold=previous,
+            )
             val = {f"val/{k}": v for k, v in val.items()}
             metrics.update(val)
             if threshold is not None:
@@ -309,8 +362,14 @@ class Trainer:
         self.logger.scalars(val, self.global_step)
         if fixed is not None:
             images, labels = fixed[0].to(self.device), fixed[1].to(self.device)
-            self.logger.overlays(self.model, images, labels, self.global_step,
-                                 boxes=fixed[2], threshold=(self.localization or {}).get("threshold"))
+            self.logger.overlays(
+                self.model,
+                images,
+                labels,
+                self.global_step,
+                boxes=fixed[2],
+                threshold=(self.localization or {}).get("threshold"),
+            )
             self.logger.cam_histograms(self.model, images, labels, self.global_step)
             dead = dead_channel_fraction(self.model, images, labels)
             self.logger.scalars({f"diag/dead_{head}": value for head, value in dead.items()}, self.global_step)
@@ -324,7 +383,7 @@ class Trainer:
             return
         from wsol.evaluation.report import boxacc_figure, pr_figure
 
-        result = {k[len("val/"):]: v for k, v in val.items()}
+        result = {k[len("val/") :]: v for k, v in val.items()}
         if any(k.startswith("boxacc_") for k in curves):
             self.logger.figure("curves/boxacc_vs_threshold", boxacc_figure(curves, result), self.global_step)
         if "pr_precision" in curves:

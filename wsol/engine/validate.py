@@ -63,9 +63,16 @@ class CrossEntropyTap(torch.nn.Module):
         return self.loss_sum / max(self.count, 1)
 
 
-def run_validation(model: Any, loader: Any, device: torch.device, amp: bool, localization: bool,
-                   protocol: str = "resize", progress: bool = True, fixed_threshold: float | None = None,
-                   ) -> tuple[dict[str, float], dict | None, dict[str, Any]]:
+def run_validation(
+    model: Any,
+    loader: Any,
+    device: torch.device,
+    amp: bool,
+    localization: bool,
+    protocol: str = "resize",
+    progress: bool = True,
+    fixed_threshold: float | None = None,
+) -> tuple[dict[str, float], dict | None, dict[str, Any]]:
     """(metrics, the checkpoint's ``localization`` record or None, curves).
 
     With ``localization``, ``wsol.evaluation.evaluate_model`` gives every figure (top-1/top-5 cls,
@@ -78,10 +85,21 @@ def run_validation(model: Any, loader: Any, device: torch.device, amp: bool, loc
     from wsol.evaluation import evaluate_model, localization_record
 
     tap = CrossEntropyTap(model)
-    result = evaluate_model(tap, loader, protocol=protocol, device=device, progress=progress, amp=amp,
-                            fixed_threshold=fixed_threshold, with_curves=True)
-    metrics = {k: float(v) for k, v in result.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("num_images",)}
+    result = evaluate_model(
+        tap,
+        loader,
+        protocol=protocol,
+        device=device,
+        progress=progress,
+        amp=amp,
+        fixed_threshold=fixed_threshold,
+        with_curves=True,
+    )
+    metrics = {
+        k: float(v)
+        for k, v in result.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("num_images",)
+    }
     metrics["loss"] = tap.loss
     record = localization_record(result, "val") if "chosen_threshold" in result else None
     return metrics, record, result.get("curves") or {}

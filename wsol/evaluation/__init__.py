@@ -8,9 +8,16 @@ from __future__ import annotations
 from wsol._lazy import lazy_attributes
 
 _HOMES = {
-    "EvalBatch": "base", "Evaluator": "base", "EvaluatorGroup": "base", "threshold_index": "base",
-    "BoxEvaluator": "box", "ClassificationEvaluator": "classification", "MaskEvaluator": "mask",
-    "evaluate_model": "loop", "gt_boxes_of_batch": "loop", "localization_record": "loop",
+    "EvalBatch": "base",
+    "Evaluator": "base",
+    "EvaluatorGroup": "base",
+    "threshold_index": "base",
+    "BoxEvaluator": "box",
+    "ClassificationEvaluator": "classification",
+    "MaskEvaluator": "mask",
+    "evaluate_model": "loop",
+    "gt_boxes_of_batch": "loop",
+    "localization_record": "loop",
 }
 
 __all__ = sorted(_HOMES)

@@ -31,8 +31,14 @@ from wsol.localization.component_tree import ThresholdIoUs, threshold_ious
 class BoxEvaluator:
     """MaxBoxAcc (v1), MaxBoxAccV2, GT-known / top-1 / top-5 Loc, their best thresholds and curves."""
 
-    def __init__(self, thresholds: np.ndarray, iou_thresholds: Sequence[int] = (30, 50, 70),
-                 multi_contour: bool = True, fixed_threshold: float | None = None, num_threads: int | None = None):
+    def __init__(
+        self,
+        thresholds: np.ndarray,
+        iou_thresholds: Sequence[int] = (30, 50, 70),
+        multi_contour: bool = True,
+        fixed_threshold: float | None = None,
+        num_threads: int | None = None,
+    ):
         self.thresholds = np.asarray(thresholds, np.float64)
         self.v2_deltas = [int(d) for d in iou_thresholds]  # MaxBoxAccV2 averages over these
         if not self.v2_deltas or any(not 0 < d <= 100 for d in self.v2_deltas):
@@ -63,8 +69,13 @@ class BoxEvaluator:
             raise ValueError("box evaluation needs quantised maps and GT boxes")
         self.add(self.ious(batch.q_maps, batch.gt_boxes, batch.image_ids), batch.topk, batch.labels)
 
-    def ious(self, q_maps: np.ndarray, gt_boxes: Sequence[np.ndarray], image_ids: Sequence[str],
-             num_threads: int | None = None) -> ThresholdIoUs:
+    def ious(
+        self,
+        q_maps: np.ndarray,
+        gt_boxes: Sequence[np.ndarray],
+        image_ids: Sequence[str],
+        num_threads: int | None = None,
+    ) -> ThresholdIoUs:
         """Per map and threshold IoUs of a batch (:func:`threshold_ious`); pure, so it may run in a worker."""
         for image_id, boxes in zip(image_ids, gt_boxes):
             if len(boxes) == 0:

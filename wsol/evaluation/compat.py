@@ -59,8 +59,16 @@ def _split_of(metadata: Any, mask_root: str | os.PathLike | None, split: str) ->
 
 
 class _Compat:
-    def __init__(self, metadata: Any, dataset_name: str, split: str, cam_threshold_list: Sequence[float],
-                 iou_threshold_list: Sequence[int], mask_root: str | os.PathLike | None, multi_contour_eval: bool):
+    def __init__(
+        self,
+        metadata: Any,
+        dataset_name: str,
+        split: str,
+        cam_threshold_list: Sequence[float],
+        iou_threshold_list: Sequence[int],
+        mask_root: str | os.PathLike | None,
+        multi_contour_eval: bool,
+    ):
         self.metadata = metadata
         self.dataset_name = dataset_name
         self.split = split
@@ -92,14 +100,27 @@ class _Compat:
 class BoxEvaluator(_Compat):
     """wsolevaluation's ``BoxEvaluator``: MaxBoxAcc per IoU threshold, from maps given one at a time."""
 
-    def __init__(self, metadata: Any = None, dataset_name: str = "CUB", split: str = "test",
-                 cam_threshold_list: Sequence[float] = (), iou_threshold_list: Sequence[int] = (30, 50, 70),
-                 mask_root: str | os.PathLike | None = None, multi_contour_eval: bool = False,
-                 batch_size: int = 64, num_threads: int | None = None):
-        super().__init__(metadata, dataset_name, split, cam_threshold_list, iou_threshold_list, mask_root,
-                         multi_contour_eval)
-        self._fast = _FastBoxEvaluator(np.asarray(cam_threshold_list, np.float64), self.iou_threshold_list,
-                                       multi_contour=bool(multi_contour_eval), num_threads=num_threads)
+    def __init__(
+        self,
+        metadata: Any = None,
+        dataset_name: str = "CUB",
+        split: str = "test",
+        cam_threshold_list: Sequence[float] = (),
+        iou_threshold_list: Sequence[int] = (30, 50, 70),
+        mask_root: str | os.PathLike | None = None,
+        multi_contour_eval: bool = False,
+        batch_size: int = 64,
+        num_threads: int | None = None,
+    ):
+        super().__init__(
+            metadata, dataset_name, split, cam_threshold_list, iou_threshold_list, mask_root, multi_contour_eval
+        )
+        self._fast = _FastBoxEvaluator(
+            np.asarray(cam_threshold_list, np.float64),
+            self.iou_threshold_list,
+            multi_contour=bool(multi_contour_eval),
+            num_threads=num_threads,
+        )
         self.resize_length = EVAL_SIZE
         self.batch_size = batch_size
         self._maps: list[np.ndarray] = []
@@ -145,13 +166,21 @@ class BoxEvaluator(_Compat):
 class MaskEvaluator(_Compat):
     """wsolevaluation's ``MaskEvaluator``: PxAP from score histograms at GT foreground / background pixels."""
 
-    def __init__(self, metadata: Any = None, dataset_name: str = "OpenImages", split: str = "test",
-                 cam_threshold_list: Sequence[float] = (), iou_threshold_list: Sequence[int] = (30, 50, 70),
-                 mask_root: str | os.PathLike | None = None, multi_contour_eval: bool = False):
+    def __init__(
+        self,
+        metadata: Any = None,
+        dataset_name: str = "OpenImages",
+        split: str = "test",
+        cam_threshold_list: Sequence[float] = (),
+        iou_threshold_list: Sequence[int] = (30, 50, 70),
+        mask_root: str | os.PathLike | None = None,
+        multi_contour_eval: bool = False,
+    ):
         if dataset_name != "OpenImages":
             raise ValueError("Mask evaluation must be performed on OpenImages.")
-        super().__init__(metadata, dataset_name, split, cam_threshold_list, iou_threshold_list, mask_root,
-                         multi_contour_eval)
+        super().__init__(
+            metadata, dataset_name, split, cam_threshold_list, iou_threshold_list, mask_root, multi_contour_eval
+        )
         if mask_root is None:
             raise DatasetError("mask evaluation needs mask_root, the folder the mask paths are relative to")
         self._fast = _FastMaskEvaluator(np.asarray(cam_threshold_list, np.float64))

@@ -22,8 +22,11 @@ from wsol.localization.maps import EVAL_SIZE, prepare_eval_maps, threshold_list
 
 def localization_record(result: dict[str, Any], split: str = "val") -> dict[str, Any]:
     """The checkpoint's ``localization`` entry: the threshold chosen on ``split`` and the metric that chose it."""
-    return {"threshold": float(result["chosen_threshold"]), "metric": str(result["chosen_threshold_metric"]),
-            "split": split}
+    return {
+        "threshold": float(result["chosen_threshold"]),
+        "metric": str(result["chosen_threshold_metric"]),
+        "split": split,
+    }
 
 
 def gt_boxes_of_batch(batch: dict[str, Any], protocol: str, eval_size: int = EVAL_SIZE) -> list[np.ndarray]:
@@ -36,8 +39,14 @@ def gt_boxes_of_batch(batch: dict[str, Any], protocol: str, eval_size: int = EVA
     return out
 
 
-def _build(batch: dict[str, Any], thresholds: np.ndarray, iou_thresholds: Sequence[int], multi_contour: bool,
-           fixed_threshold: float | None, num_threads: int | None) -> EvaluatorGroup:
+def _build(
+    batch: dict[str, Any],
+    thresholds: np.ndarray,
+    iou_thresholds: Sequence[int],
+    multi_contour: bool,
+    fixed_threshold: float | None,
+    num_threads: int | None,
+) -> EvaluatorGroup:
     evaluators: list[Any] = [ClassificationEvaluator()]
     if any(len(b) for b in batch["orig_boxes"]):
         evaluators.append(BoxEvaluator(thresholds, iou_thresholds, multi_contour, fixed_threshold, num_threads))
@@ -47,12 +56,22 @@ def _build(batch: dict[str, Any], thresholds: np.ndarray, iou_thresholds: Sequen
 
 
 @torch.no_grad()
-def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float = 0.01,
-                   iou_thresholds: Sequence[int] = (30, 50, 70), multi_contour: bool = True,
-                   protocol: str = "resize", fixed_threshold: float | None = None,
-                   device: torch.device | str | None = None, with_curves: bool = False,
-                   num_threads: int | None = None, progress: bool = True,
-                   overlap: bool | None = None, amp: bool = False) -> dict[str, Any]:
+def evaluate_model(
+    model: torch.nn.Module,
+    loader,
+    *,
+    cam_curve_interval: float = 0.01,
+    iou_thresholds: Sequence[int] = (30, 50, 70),
+    multi_contour: bool = True,
+    protocol: str = "resize",
+    fixed_threshold: float | None = None,
+    device: torch.device | str | None = None,
+    with_curves: bool = False,
+    num_threads: int | None = None,
+    progress: bool = True,
+    overlap: bool | None = None,
+    amp: bool = False,
+) -> dict[str, Any]:
     """Classify and localise every image of ``loader``; return a flat dict of every figure.
 
     Per batch: ``model.localize(images, classes=labels[:, None])`` gives the GT-class maps and the logits
@@ -87,11 +106,14 @@ def evaluate_model(model: torch.nn.Module, loader, *, cam_curve_interval: float 
             norm, q = prepare_eval_maps(loc.maps[:, 0], batch["image_id"])
             k = min(5, loc.logits.shape[1])
             eval_batch = EvalBatch(
-                image_ids=list(batch["image_id"]), labels=batch["label"].numpy(), norm_maps=norm,
+                image_ids=list(batch["image_id"]),
+                labels=batch["label"].numpy(),
+                norm_maps=norm,
                 q_maps=q,
                 topk=loc.logits.float().topk(k, dim=1).indices.cpu().numpy(),
                 gt_boxes=gt_boxes_of_batch(batch, protocol) if any(len(b) for b in batch["orig_boxes"]) else None,
-                masks=_masks_at_eval_size(batch.get("mask"), device))
+                masks=_masks_at_eval_size(batch.get("mask"), device),
+            )
             if worker is None:
                 group.process(eval_batch)
             else:

@@ -93,9 +93,11 @@ class MaskEvaluator:
         with np.errstate(invalid="ignore", divide="ignore"):
             precision = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
         # None (JSON null) where nothing is predicted positive and precision is undefined
-        return {"pr_precision": [None if np.isnan(v) else float(v) for v in precision],
-                "pr_recall": (tp / n_fg).tolist(),
-                "piou_curve": self._piou_curve().tolist()}
+        return {
+            "pr_precision": [None if np.isnan(v) else float(v) for v in precision],
+            "pr_recall": (tp / n_fg).tolist(),
+            "piou_curve": self._piou_curve().tolist(),
+        }
 
     def _piou_curve(self) -> np.ndarray:
         """IoU(tau_i) for every CAM threshold, in threshold order (percent)."""
@@ -116,8 +118,11 @@ class MaskEvaluator:
         pxap = 100.0 * float((precision[1:] * np.diff(recall))[nonzero[1:]].sum())
         piou = self._piou_curve()
         best = int(np.argmax(piou))
-        out: dict[str, Any] = {"pxap": pxap, "oracle/piou": float(piou[best]),
-                               "oracle/piou_threshold": float(self.thresholds[best])}
+        out: dict[str, Any] = {
+            "pxap": pxap,
+            "oracle/piou": float(piou[best]),
+            "oracle/piou_threshold": float(self.thresholds[best]),
+        }
         if self.fixed_index is not None:
             out["fixed/piou"] = float(piou[self.fixed_index])
             out["fixed/piou_threshold"] = float(self.thresholds[self.fixed_index])

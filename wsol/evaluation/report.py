@@ -40,13 +40,16 @@ def format_table(result: dict[str, Any], split: str, fixed_from: str | None = No
         if oracle is None and fixed is None:
             continue
         lines.append(f"{label:<28}{_fmt(oracle):>18}{_fmt(fixed):>18}")
-    lines.append(f"images: {result.get('num_images', '?')}, cam_curve_interval: {result.get('cam_curve_interval')}, "
-                 f"protocol: {result.get('protocol')}")
+    lines.append(
+        f"images: {result.get('num_images', '?')}, cam_curve_interval: {result.get('cam_curve_interval')}, "
+        f"protocol: {result.get('protocol')}"
+    )
     return "\n".join(lines)
 
 
-def write_outputs(result: dict[str, Any], out_dir: str | Path, stem: str = "evaluation",
-                  plots: bool = True) -> list[Path]:
+def write_outputs(
+    result: dict[str, Any], out_dir: str | Path, stem: str = "evaluation", plots: bool = True
+) -> list[Path]:
     """Write ``<stem>.json`` (every figure and curve) and, with ``plots``, the curve plots atomically; return
     the paths."""
     out_dir = Path(out_dir)
@@ -82,8 +85,11 @@ def boxacc_figure(curves: dict[str, Any], result: dict[str, Any]):
     fig, ax = _pyplot().subplots(figsize=(6, 4))
     for key, values in curves.items():
         if key.startswith("boxacc_"):
-            ax.plot(curves["thresholds"], values, label=key.replace("boxacc_", "").replace("_", " IoU ").replace(
-                "IoU iou", "IoU "))
+            ax.plot(
+                curves["thresholds"],
+                values,
+                label=key.replace("boxacc_", "").replace("_", " IoU ").replace("IoU iou", "IoU "),
+            )
     if "fixed/threshold" in result:
         ax.axvline(result["fixed/threshold"], color="k", ls="--", lw=1, label="fixed threshold")
     ax.set_xlabel("CAM threshold")

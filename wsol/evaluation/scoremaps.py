@@ -57,16 +57,19 @@ def scoremap_path(root: str | os.PathLike, image_id: str, origin: str | None = N
     read (a symlink the user placed in their own folder is theirs to follow)."""
     parts = Path(image_id).parts
     if not image_id or os.path.isabs(image_id) or ".." in parts or (len(image_id) > 1 and image_id[1] == ":"):
-        raise ScoreMapError(f"{origin or image_id}: image id {image_id!r} would leave the score-map folder {root}; "
-                            f"expected a relative path without '..'")
+        raise ScoreMapError(
+            f"{origin or image_id}: image id {image_id!r} would leave the score-map folder {root}; "
+            f"expected a relative path without '..'"
+        )
     primary = Path(root, image_id + ".npy")
     if primary.is_file():
         return primary
     alternative = Path(root, os.path.splitext(image_id)[0] + ".npy")
     if alternative.is_file():
         return alternative
-    raise ScoreMapError(f"{_where(primary, image_id, origin)}: file is missing; expected <scoremap_root>/"
-                        f"<image_id>.npy")
+    raise ScoreMapError(
+        f"{_where(primary, image_id, origin)}: file is missing; expected <scoremap_root>/<image_id>.npy"
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -89,13 +92,15 @@ def _load_npy(path: Path) -> np.ndarray:
         size_bytes = 2 if data[6:7] == b"\x01" else 4
         start = 8 + size_bytes
         length = int.from_bytes(data[8:start], "little")
-        parsed = _npy_header(data[start: start + length])
+        parsed = _npy_header(data[start : start + length])
         if parsed is not None:
             dtype, shape, fortran = parsed
             count = int(np.prod(shape, dtype=np.int64))
             if len(data) - start - length != count * dtype.itemsize:
-                raise ValueError(f"the file holds {len(data) - start - length} data bytes; its header "
-                                 f"({dtype}, shape {shape}) needs {count * dtype.itemsize}")
+                raise ValueError(
+                    f"the file holds {len(data) - start - length} data bytes; its header "
+                    f"({dtype}, shape {shape}) needs {count * dtype.itemsize}"
+                )
             flat = np.frombuffer(data, dtype, count, offset=start + length)
             return flat.reshape(shape, order="F" if fortran else "C")
     return np.load(path, allow_pickle=False)  # anything unusual: numpy's reader and its error
@@ -130,20 +135,24 @@ def to_eval_frame(cam: np.ndarray, image_id: str, normalize: bool = False, where
         return normalize_maps(cam[None], [image_id])[0]
     low, high = cam.min(), cam.max()
     if low < 0 or high > 1:
-        raise ScoreMapError(f"{where or image_id}: values in [{low:.6g}, {high:.6g}], outside [0, 1]; expected "
-                            f"maps in [0, 1] (pass --normalize to min-max normalise them)")
+        raise ScoreMapError(
+            f"{where or image_id}: values in [{low:.6g}, {high:.6g}], outside [0, 1]; expected "
+            f"maps in [0, 1] (pass --normalize to min-max normalise them)"
+        )
     return cam
 
 
-def load_eval_maps(root: str | os.PathLike, split: SplitInfo, indices: Sequence[int],
-                   normalize: bool = False) -> np.ndarray:
+def load_eval_maps(
+    root: str | os.PathLike, split: SplitInfo, indices: Sequence[int], normalize: bool = False
+) -> np.ndarray:
     """(B, 224, 224) float64 maps of the records ``indices`` of ``split``, validated and in [0, 1]."""
     out = np.empty((len(indices), EVAL_SIZE, EVAL_SIZE))
     for k, i in enumerate(indices):
         image_id, origin = split.records[i].image_id, split.origin(i)
         path = scoremap_path(root, image_id, origin)
-        out[k] = to_eval_frame(read_scoremap(path, image_id, origin), image_id, normalize,
-                               _where(path, image_id, origin))
+        out[k] = to_eval_frame(
+            read_scoremap(path, image_id, origin), image_id, normalize, _where(path, image_id, origin)
+        )
     return out
 
 
@@ -152,8 +161,10 @@ def _gt_boxes(split: SplitInfo, indices: Sequence[int], protocol: str) -> list[n
     for i in indices:
         rec = split.records[i]
         if len(rec.boxes) == 0:
-            raise DatasetError(f"{split.origin(i)}: image {rec.image_id!r} has no box in localization.txt; box "
-                               f"evaluation needs at least one per image")
+            raise DatasetError(
+                f"{split.origin(i)}: image {rec.image_id!r} has no box in localization.txt; box "
+                f"evaluation needs at least one per image"
+            )
         boxes.append(rescale_gt_boxes(np.asarray(rec.boxes, np.float64), rec.size, protocol))
     return boxes
 
@@ -163,8 +174,10 @@ def _gt_masks(split: SplitInfo, indices: Sequence[int]) -> np.ndarray:
     for i in indices:
         mask = split.load_mask(i, out_size=EVAL_SIZE)
         if mask is None:
-            raise DatasetError(f"{split.origin(i)}: image {split.records[i].image_id!r} has no mask in "
-                               f"localization.txt; mask evaluation needs every image's masks")
+            raise DatasetError(
+                f"{split.origin(i)}: image {split.records[i].image_id!r} has no mask in "
+                f"localization.txt; mask evaluation needs every image's masks"
+            )
         masks.append(mask)
     return np.stack(masks)
 
@@ -181,8 +194,7 @@ def _progress(items: Iterator[Any], total: int, enabled: bool) -> Iterator[Any]:
     return iter(tqdm(items, total=total, desc="evaluate score maps", unit="chunk"))
 
 
-def _pipeline(chunks: Sequence[range], prepare: Any, compute: Any, threads: int,
-              window: int = 64) -> Iterator[Any]:
+def _pipeline(chunks: Sequence[range], prepare: Any, compute: Any, threads: int, window: int = 64) -> Iterator[Any]:
     """``compute(prepare(chunk))`` for every chunk, in order, with the two stages in two thread pools.
 
     Reading a chunk never waits for the kernel: while the first call of a kernel compiles (a fresh environment,
@@ -205,10 +217,20 @@ def _pipeline(chunks: Sequence[range], prepare: Any, compute: Any, threads: int,
                 done.cancel()
 
 
-def evaluate_scoremaps(scoremap_root: str | os.PathLike, split: SplitInfo, *, cam_curve_interval: float = 0.001,
-                       iou_thresholds: Sequence[int] = (30, 50, 70), multi_contour: bool = True,
-                       fixed_threshold: float | None = None, normalize: bool = False, protocol: str = "resize",
-                       chunk_size: int = 16, num_threads: int | None = None, progress: bool = True) -> dict[str, Any]:
+def evaluate_scoremaps(
+    scoremap_root: str | os.PathLike,
+    split: SplitInfo,
+    *,
+    cam_curve_interval: float = 0.001,
+    iou_thresholds: Sequence[int] = (30, 50, 70),
+    multi_contour: bool = True,
+    fixed_threshold: float | None = None,
+    normalize: bool = False,
+    protocol: str = "resize",
+    chunk_size: int = 16,
+    num_threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Box metrics when the split has boxes, mask metrics (PxAP, PIoU) when it has masks; plus curves.
 
     Masks are read from ``split.mask_root``, each file resized straight to 224 by nearest neighbour
@@ -225,8 +247,10 @@ def evaluate_scoremaps(scoremap_root: str | os.PathLike, split: SplitInfo, *, ca
         raise UserInputError(f"bad threshold argument: {err}") from None
     use_masks = split.has_masks
     if use_masks and split.mask_root is None:
-        raise DatasetError(f"{split.name}: the metadata lists masks; pass --mask-root (the folder the mask paths of "
-                           f"localization.txt are relative to)")
+        raise DatasetError(
+            f"{split.name}: the metadata lists masks; pass --mask-root (the folder the mask paths of "
+            f"localization.txt are relative to)"
+        )
     box_ev = None if use_masks else BoxEvaluator(thresholds, iou_thresholds, multi_contour, fixed_threshold, 1)
     mask_ev = MaskEvaluator(thresholds, fixed_threshold) if use_masks else None
 
@@ -261,6 +285,7 @@ def evaluate_scoremaps(scoremap_root: str | os.PathLike, split: SplitInfo, *, ca
         result.update(chosen_threshold=result["oracle/maxboxacc_threshold"], chosen_threshold_metric="maxboxacc")
     else:
         result.update(chosen_threshold=result["oracle/piou_threshold"], chosen_threshold_metric="piou")
-    result.update(num_images=len(split.records), cam_curve_interval=cam_curve_interval, protocol=protocol,
-                  curves=ev.curves())
+    result.update(
+        num_images=len(split.records), cam_curve_interval=cam_curve_interval, protocol=protocol, curves=ev.curves()
+    )
     return result

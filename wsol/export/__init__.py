@@ -14,7 +14,22 @@ from wsol.export.source import ExportSource, folder_source, split_source
 from wsol.export.writers import decode_rle, encode_rle, read_png_mask
 
 __all__ = [
-    "ExportSource", "ExportSpec", "GroundTruth", "PostprocessSettings", "RunOptions", "coco_eval", "dataset_json",
-    "decode_rle", "encode_rle", "folder_source", "image_labels", "merge_export", "quality_report", "read_png_mask",
-    "resolve_threshold", "results_json", "run_export", "split_source",
+    "ExportSource",
+    "ExportSpec",
+    "GroundTruth",
+    "PostprocessSettings",
+    "RunOptions",
+    "coco_eval",
+    "dataset_json",
+    "decode_rle",
+    "encode_rle",
+    "folder_source",
+    "image_labels",
+    "merge_export",
+    "quality_report",
+    "read_png_mask",
+    "resolve_threshold",
+    "results_json",
+    "run_export",
+    "split_source",
 ]

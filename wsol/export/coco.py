@@ -89,17 +89,31 @@ def results_json(annotations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{key: ann[key] for key in RESULT_KEYS} for ann in annotations]
 
 
-def dataset_json(images: Sequence[dict[str, Any]], annotations: Sequence[dict[str, Any]],
-                 class_names: Sequence[str], info: dict[str, Any] | None = None,
-                 segmentation: str = "rle") -> dict[str, Any]:
+def dataset_json(
+    images: Sequence[dict[str, Any]],
+    annotations: Sequence[dict[str, Any]],
+    class_names: Sequence[str],
+    info: dict[str, Any] | None = None,
+    segmentation: str = "rle",
+) -> dict[str, Any]:
     """A full COCO instances dataset of the pseudo-labels (annotations must carry ``id`` and ``image_id``),
     segmentations in ``segmentation`` format."""
-    anns = [{"id": a["id"], "image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
-             "area": a["area"], "iscrowd": 0, "segmentation": convert_segmentation(a["segmentation"], segmentation),
-             "score": a["score"]}
-            for a in annotations]
-    imgs = [{"id": im["id"], "file_name": im["file_name"], "width": im["width"], "height": im["height"]}
-            for im in images]
+    anns = [
+        {
+            "id": a["id"],
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+            "bbox": a["bbox"],
+            "area": a["area"],
+            "iscrowd": 0,
+            "segmentation": convert_segmentation(a["segmentation"], segmentation),
+            "score": a["score"],
+        }
+        for a in annotations
+    ]
+    imgs = [
+        {"id": im["id"], "file_name": im["file_name"], "width": im["width"], "height": im["height"]} for im in images
+    ]
     return {"info": dict(info or {}), "images": imgs, "categories": categories(class_names), "annotations": anns}
 
 
@@ -112,27 +126,44 @@ def coco_from_dict(data: dict[str, Any]) -> COCO:
     return coco
 
 
-def gt_box_dataset(images: Sequence[dict[str, Any]], gt_boxes: Sequence[np.ndarray], labels: Sequence[int],
-                   class_names: Sequence[str]) -> dict[str, Any]:
+def gt_box_dataset(
+    images: Sequence[dict[str, Any]], gt_boxes: Sequence[np.ndarray], labels: Sequence[int], class_names: Sequence[str]
+) -> dict[str, Any]:
     """GT COCO dataset of boxes: ``gt_boxes[i]`` (N_i, 4) xyxy original pixels of ``images[i]``, class labels[i]."""
     anns: list[dict[str, Any]] = []
     for im, boxes, label in zip(images, gt_boxes, labels):
         for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4).tolist():
             w, h = max(x1 - x0, 0.0), max(y1 - y0, 0.0)
-            anns.append({"id": len(anns) + 1, "image_id": im["id"], "category_id": int(label) + 1,
-                         "bbox": [x0, y0, w, h], "area": w * h, "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": im["id"],
+                    "category_id": int(label) + 1,
+                    "bbox": [x0, y0, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
     return {"images": list(images), "categories": categories(class_names), "annotations": anns}
 
 
 def _mask_annotation(ann_id: int, image_id: int, label: int, mask: np.ndarray, crowd: bool) -> dict[str, Any]:
     ys, xs = np.nonzero(mask)
     bbox = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
-    return {"id": ann_id, "image_id": image_id, "category_id": int(label) + 1, "bbox": bbox,
-            "area": float(mask.sum()), "iscrowd": int(crowd), "segmentation": encode_rle(mask)}
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": int(label) + 1,
+        "bbox": bbox,
+        "area": float(mask.sum()),
+        "iscrowd": int(crowd),
+        "segmentation": encode_rle(mask),
+    }
 
 
-def gt_mask_dataset(images: Sequence[dict[str, Any]], masks: Sequence[np.ndarray], labels: Sequence[int],
-                    class_names: Sequence[str]) -> dict[str, Any]:
+def gt_mask_dataset(
+    images: Sequence[dict[str, Any]], masks: Sequence[np.ndarray], labels: Sequence[int], class_names: Sequence[str]
+) -> dict[str, Any]:
     """GT COCO dataset of masks: one annotation per image from its (H, W) 0/1/255 mask (1 = foreground)."""
     anns: list[dict[str, Any]] = []
     for im, mask, label in zip(images, masks, labels):
@@ -142,9 +173,12 @@ def gt_mask_dataset(images: Sequence[dict[str, Any]], masks: Sequence[np.ndarray
     return {"images": list(images), "categories": categories(class_names), "annotations": anns}
 
 
-def gt_instance_dataset(images: Sequence[dict[str, Any]],
-                        instances: Sequence[tuple[Sequence[np.ndarray], np.ndarray | None]],
-                        labels: Sequence[int], class_names: Sequence[str]) -> dict[str, Any]:
+def gt_instance_dataset(
+    images: Sequence[dict[str, Any]],
+    instances: Sequence[tuple[Sequence[np.ndarray], np.ndarray | None]],
+    labels: Sequence[int],
+    class_names: Sequence[str],
+) -> dict[str, Any]:
     """GT COCO dataset of masks, one annotation per object; ``instances[i]`` = (bool masks, ignore or None).
     The ignore region becomes an ``iscrowd`` annotation: COCOeval neither rewards nor penalises detections on
     it."""
@@ -161,8 +195,12 @@ def gt_instance_dataset(images: Sequence[dict[str, Any]],
 def with_segmentation_format(data: dict[str, Any], fmt: str) -> dict[str, Any]:
     """A copy of a COCO dataset dict whose non-crowd segmentations are in ``fmt`` (crowd regions stay RLE,
     as COCO requires)."""
-    anns = [{**a, "segmentation": convert_segmentation(a["segmentation"], fmt)} if "segmentation" in a
-            and not a.get("iscrowd") else a for a in data["annotations"]]
+    anns = [
+        {**a, "segmentation": convert_segmentation(a["segmentation"], fmt)}
+        if "segmentation" in a and not a.get("iscrowd")
+        else a
+        for a in data["annotations"]
+    ]
     return {**data, "annotations": anns}
 
 
@@ -188,6 +226,5 @@ def coco_eval(gt: dict[str, Any], results: Sequence[dict[str, Any]], iou_type: s
         ev.accumulate()
         ev.summarize()
     stats = ev.stats  # -1 means "no GT in this area range"; report it as 0
-    picked = {"AP": stats[0], "AP50": stats[1], "AP75": stats[2], "AR1": stats[6], "AR10": stats[7],
-              "AR100": stats[8]}
+    picked = {"AP": stats[0], "AP50": stats[1], "AP75": stats[2], "AR1": stats[6], "AR10": stats[7], "AR100": stats[8]}
     return {k: round(max(float(v), 0.0), 6) for k, v in picked.items()}

@@ -22,8 +22,9 @@ from wsol.export.shards import (
 from wsol.fileio import atomic_write_json
 
 
-def merge_export(out_dir: str | Path, gt: GroundTruth | None = None,
-                 extra_quality: dict[str, Any] | None = None) -> dict[str, Any]:
+def merge_export(
+    out_dir: str | Path, gt: GroundTruth | None = None, extra_quality: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Read ``export.json`` and every shard of ``out_dir``; write the final files; return a summary.
 
     With ground truth, ``gt_bbox.json`` (and ``gt_segm.json`` when the split has masks) hold the COCO ground
@@ -43,8 +44,13 @@ def merge_export(out_dir: str | Path, gt: GroundTruth | None = None,
     seg_format = settings.get("segmentation", "rle")
     write_bad_images(out, bad)
     gt_files = []
-    summary: dict[str, Any] = {"images": len(images), "annotations": len(coco_anns), "bad_images": len(bad),
-                               "threshold": settings["postprocess"]["threshold"], "quality": None}
+    summary: dict[str, Any] = {
+        "images": len(images),
+        "annotations": len(coco_anns),
+        "bad_images": len(bad),
+        "threshold": settings["postprocess"]["threshold"],
+        "quality": None,
+    }
     if gt is not None:
         with_classes = [{**ci, "classes": im["classes"], "pred": im["pred"]} for ci, im in zip(coco_images, images)]
         datasets = ground_truth_datasets(with_classes, class_names, gt)
@@ -63,12 +69,21 @@ def merge_export(out_dir: str | Path, gt: GroundTruth | None = None,
         atomic_write_json(out / QUALITY_FILE, report)
         summary["quality"] = report
     if settings.get("write_dataset", True):
-        info = {"description": "wsol pseudo-labels", "threshold": settings["postprocess"]["threshold"],
-                "boxes": settings["postprocess"]["boxes"], "source": settings["source"],
-                "segmentation": seg_format}
-        atomic_write_json(out / DATASET_FILE, dataset_json(coco_images, coco_anns, class_names, info, seg_format),
-                          indent=None)
+        info = {
+            "description": "wsol pseudo-labels",
+            "threshold": settings["postprocess"]["threshold"],
+            "boxes": settings["postprocess"]["boxes"],
+            "source": settings["source"],
+            "segmentation": seg_format,
+        }
+        atomic_write_json(
+            out / DATASET_FILE, dataset_json(coco_images, coco_anns, class_names, info, seg_format), indent=None
+        )
     atomic_write_json(out / RESULTS_FILE, results, indent=None)
-    summary["files"] = [RESULTS_FILE, BAD_FILE] + ([DATASET_FILE] if settings.get("write_dataset", True) else []) \
-        + ([QUALITY_FILE] if gt is not None else []) + gt_files
+    summary["files"] = (
+        [RESULTS_FILE, BAD_FILE]
+        + ([DATASET_FILE] if settings.get("write_dataset", True) else [])
+        + ([QUALITY_FILE] if gt is not None else [])
+        + gt_files
+    )
     return summary

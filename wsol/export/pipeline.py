@@ -54,12 +54,14 @@ def threshold_from_json(path: str | Path) -> tuple[float, str]:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, (int, float)) and not isinstance(node, bool):
             return float(node), f"{path}:{'.'.join(keys)}"
-    raise ValueError(f"{path}: no fixed threshold found; expected a number at one of "
-                     f"{', '.join('.'.join(k) for k in tried)}")
+    raise ValueError(
+        f"{path}: no fixed threshold found; expected a number at one of {', '.join('.'.join(k) for k in tried)}"
+    )
 
 
-def resolve_threshold(explicit: float | None, from_json: str | Path | None,
-                      checkpoint_localization: dict[str, Any] | None) -> tuple[float, str]:
+def resolve_threshold(
+    explicit: float | None, from_json: str | Path | None, checkpoint_localization: dict[str, Any] | None
+) -> tuple[float, str]:
     """The box/mask threshold and where it came from: explicit value > evaluation JSON > checkpoint's
     ``localization`` entry. There is no default: without any of them this raises."""
     if explicit is not None and from_json is not None:
@@ -72,8 +74,10 @@ def resolve_threshold(explicit: float | None, from_json: str | Path | None,
     if isinstance(entry.get("threshold"), (int, float)):
         where = f"checkpoint localization ({entry.get('metric', '?')} on {entry.get('split', '?')})"
         return float(entry["threshold"]), where
-    raise ValueError("no threshold: the checkpoint has no 'localization' entry (the evaluator's fixed threshold "
-                     "chosen on val); pass --threshold T or --threshold-from eval.json")
+    raise ValueError(
+        "no threshold: the checkpoint has no 'localization' entry (the evaluator's fixed threshold "
+        "chosen on val); pass --threshold T or --threshold-from eval.json"
+    )
 
 
 def _barrier(distributed: bool) -> None:
@@ -81,10 +85,18 @@ def _barrier(distributed: bool) -> None:
         dist.barrier()
 
 
-def run_export(model: torch.nn.Module, source: ExportSource, spec: ExportSpec, opts: RunOptions,
-               out_dir: str | Path, model_digest: str, overwrite: bool = False,
-               extra_settings: dict[str, Any] | None = None, extra_quality: dict[str, Any] | None = None,
-               on_shard_done: Callable[[int], None] | None = None) -> dict[str, Any]:
+def run_export(
+    model: torch.nn.Module,
+    source: ExportSource,
+    spec: ExportSpec,
+    opts: RunOptions,
+    out_dir: str | Path,
+    model_digest: str,
+    overwrite: bool = False,
+    extra_settings: dict[str, Any] | None = None,
+    extra_quality: dict[str, Any] | None = None,
+    on_shard_done: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Prepare ``out_dir``, export this rank's shards, merge when this process can (see module doc)."""
     out_dir = Path(out_dir)
     if spec.use_gt_class and (source.labels is None or min(source.labels, default=0) < 0):
@@ -93,8 +105,10 @@ def run_export(model: torch.nn.Module, source: ExportSource, spec: ExportSpec, o
     settings = export_settings(spec, source, model_digest, extra_settings)
     distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
     if opts.world_size > 1 and not distributed and overwrite:
-        raise ValueError("--overwrite with independent --rank processes would let one rank delete another's "
-                         "shards; clear the folder first (one process with --overwrite), or use torchrun")
+        raise ValueError(
+            "--overwrite with independent --rank processes would let one rank delete another's "
+            "shards; clear the folder first (one process with --overwrite), or use torchrun"
+        )
     with export_lock(out_dir, opts.rank):
         resumed = False
         alone = opts.world_size == 1  # only a lone process may delete temp files: other ranks' writes are in flight

@@ -94,8 +94,9 @@ def _region_means(norm_map: np.ndarray, labels: np.ndarray, count: int) -> np.nd
     return sums[1:] / np.maximum(sizes[1:], 1)
 
 
-def image_labels(norm_maps: np.ndarray, classes: np.ndarray, probs: np.ndarray, size: tuple[int, int],
-                 settings: PostprocessSettings) -> tuple[list[dict[str, Any]], np.ndarray]:
+def image_labels(
+    norm_maps: np.ndarray, classes: np.ndarray, probs: np.ndarray, size: tuple[int, int], settings: PostprocessSettings
+) -> tuple[list[dict[str, Any]], np.ndarray]:
     """Annotations (without ids) and the (H, W) class-id mask of one image.
 
     ``norm_maps`` (K, 224, 224) normalised maps of ``classes`` (K,) with probabilities ``probs`` (K,);
@@ -120,14 +121,16 @@ def image_labels(norm_maps: np.ndarray, classes: np.ndarray, probs: np.ndarray, 
                 continue
             x0, y0, x1, y1 = (np.array([*boxes[r, :2], *(boxes[r, 2:] + 1)]) * scale).tolist()
             x1, y1 = min(x1, w), min(y1, h)
-            anns.append({
-                "category_id": int(cls) + 1,
-                "bbox": [round(v, BOX_DECIMALS) for v in (x0, y0, x1 - x0, y1 - y0)],
-                "score": round(float(probs[k]) * float(means[r]), SCORE_DECIMALS),
-                "area": int(region.sum()),
-                "segmentation": encode_rle(region),
-                "rank": k,
-            })
+            anns.append(
+                {
+                    "category_id": int(cls) + 1,
+                    "bbox": [round(v, BOX_DECIMALS) for v in (x0, y0, x1 - x0, y1 - y0)],
+                    "score": round(float(probs[k]) * float(means[r]), SCORE_DECIMALS),
+                    "area": int(region.sum()),
+                    "segmentation": encode_rle(region),
+                    "rank": k,
+                }
+            )
             lut[r + 1] = int(cls) + 1
         values = lut[big]
         class_mask = np.where((class_mask == 0) & (values > 0), values, class_mask)
@@ -137,8 +140,15 @@ def image_labels(norm_maps: np.ndarray, classes: np.ndarray, probs: np.ndarray, 
     return anns, class_mask
 
 
-def process_image(out_dir: str | Path, image_id: str, norm_maps: np.ndarray, classes: np.ndarray,
-                  probs: np.ndarray, size: tuple[int, int], settings: PostprocessSettings) -> list[dict[str, Any]]:
+def process_image(
+    out_dir: str | Path,
+    image_id: str,
+    norm_maps: np.ndarray,
+    classes: np.ndarray,
+    probs: np.ndarray,
+    size: tuple[int, int],
+    settings: PostprocessSettings,
+) -> list[dict[str, Any]]:
     """:func:`image_labels` + the image's PNG mask and score map (of its first class) written under ``out_dir``."""
     anns, class_mask = image_labels(norm_maps, classes, probs, size, settings)
     if settings.write_masks:

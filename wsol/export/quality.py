@@ -50,8 +50,7 @@ class GroundTruth:
         return cls(labels, boxes, loader, load_instances=instances)
 
 
-def localization_scores(images: Sequence[Record], annotations: Sequence[Record], gt: GroundTruth
-                        ) -> dict[str, float]:
+def localization_scores(images: Sequence[Record], annotations: Sequence[Record], gt: GroundTruth) -> dict[str, float]:
     """``top1_cls``, ``gt_known_loc``, ``top1_loc`` (in %) over the exported images that have GT boxes."""
     by_image: dict[int, list[Record]] = {}
     for a in annotations:
@@ -74,44 +73,71 @@ def localization_scores(images: Sequence[Record], annotations: Sequence[Record],
         known_ok += hit
         top1_ok += hit and right_class
     scale = 100.0 / max(n, 1)
-    return {"images": n, "top1_cls": round(cls_ok * scale, 4), "gt_known_loc": round(known_ok * scale, 4),
-            "top1_loc": round(top1_ok * scale, 4), "iou": LOC_IOU}
+    return {
+        "images": n,
+        "top1_cls": round(cls_ok * scale, 4),
+        "gt_known_loc": round(known_ok * scale, 4),
+        "top1_loc": round(top1_ok * scale, 4),
+        "iou": LOC_IOU,
+    }
 
 
-def ground_truth_datasets(images: Sequence[Record], class_names: Sequence[str], gt: GroundTruth
-                          ) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
+def ground_truth_datasets(
+    images: Sequence[Record], class_names: Sequence[str], gt: GroundTruth
+) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
     """(box GT, mask GT or None, ``"instances"`` / ``"union"`` / None): the COCO ground truth of the exported
     images. Masks are per object when every masked image's format keeps objects apart, else one union per
     image."""
-    coco_images = [{"id": im["id"], "file_name": im["file_name"], "width": im["width"], "height": im["height"]}
-                   for im in images]
+    coco_images = [
+        {"id": im["id"], "file_name": im["file_name"], "width": im["width"], "height": im["height"]} for im in images
+    ]
     labels = [gt.labels.get(im["file_name"], -1) for im in images]
     boxes = [gt.boxes.get(im["file_name"], np.zeros((0, 4))) for im in images]
     keep = [i for i, label in enumerate(labels) if label >= 0]
-    box_gt = gt_box_dataset([coco_images[i] for i in keep], [boxes[i] for i in keep], [labels[i] for i in keep],
-                            class_names)
+    box_gt = gt_box_dataset(
+        [coco_images[i] for i in keep], [boxes[i] for i in keep], [labels[i] for i in keep], class_names
+    )
     if gt.load_mask is None:
         return box_gt, None, None
     if gt.load_instances is not None:
         load_instances = gt.load_instances
         inst = [(i, v) for i in keep if (v := load_instances(coco_images[i]["file_name"])) is not None]
         if inst:
-            return box_gt, gt_instance_dataset([coco_images[i] for i, _ in inst], [v for _, v in inst],
-                                               [labels[i] for i, _ in inst], class_names), "instances"
+            return (
+                box_gt,
+                gt_instance_dataset(
+                    [coco_images[i] for i, _ in inst], [v for _, v in inst], [labels[i] for i, _ in inst], class_names
+                ),
+                "instances",
+            )
     load_mask = gt.load_mask
     masks = [(i, m) for i in keep if (m := load_mask(coco_images[i]["file_name"])) is not None]
-    return box_gt, gt_mask_dataset([coco_images[i] for i, _ in masks], [m for _, m in masks],
-                                   [labels[i] for i, _ in masks], class_names), "union"
+    return (
+        box_gt,
+        gt_mask_dataset(
+            [coco_images[i] for i, _ in masks], [m for _, m in masks], [labels[i] for i, _ in masks], class_names
+        ),
+        "union",
+    )
 
 
-def quality_report(images: Sequence[Record], annotations: Sequence[Record], results: Sequence[Record],
-                   class_names: Sequence[str], gt: GroundTruth,
-                   datasets: tuple[dict[str, Any], dict[str, Any] | None, str | None] | None = None) -> dict[str, Any]:
+def quality_report(
+    images: Sequence[Record],
+    annotations: Sequence[Record],
+    results: Sequence[Record],
+    class_names: Sequence[str],
+    gt: GroundTruth,
+    datasets: tuple[dict[str, Any], dict[str, Any] | None, str | None] | None = None,
+) -> dict[str, Any]:
     """COCOeval bbox (and segm when masks exist) + the localization scores; ``images`` carry ``classes``.
     ``segm_gt`` says whether masks were scored per object (``"instances"``) or per image (``"union"``)."""
     box_gt, mask_gt, kind = datasets or ground_truth_datasets(images, class_names, gt)
-    report: dict[str, Any] = {"images": len(images), "bbox": coco_eval(box_gt, results, "bbox"), "segm": None,
-                              "segm_gt": kind}
+    report: dict[str, Any] = {
+        "images": len(images),
+        "bbox": coco_eval(box_gt, results, "bbox"),
+        "segm": None,
+        "segm_gt": kind,
+    }
     if mask_gt is not None:
         report["segm"] = coco_eval(mask_gt, results, "segm")
         report["segm_gt_annotations"] = sum(1 for a in mask_gt["annotations"] if not a["iscrowd"])
@@ -125,11 +151,14 @@ def format_report(report: dict[str, Any]) -> str:
     for kind in ("bbox", "segm"):
         r = report.get(kind)
         if r:
-            lines.append(f"COCO {kind:<4}: AP {100 * r['AP']:.1f}  AP50 {100 * r['AP50']:.1f}  "
-                         f"AR100 {100 * r['AR100']:.1f}")
+            lines.append(
+                f"COCO {kind:<4}: AP {100 * r['AP']:.1f}  AP50 {100 * r['AP50']:.1f}  AR100 {100 * r['AR100']:.1f}"
+            )
     loc = report.get("localization") or {}
     if loc:
-        lines.append(f"WSOL @ fixed threshold: top-1 cls {loc['top1_cls']:.1f}  top-1 loc {loc['top1_loc']:.1f}  "
-                     f"GT-known loc {loc['gt_known_loc']:.1f}  ({loc['images']} images; exported boxes, continuous "
-                     "IoU in original pixels — `wsol evaluate` gives the field's 224-px contour-box figures)")
+        lines.append(
+            f"WSOL @ fixed threshold: top-1 cls {loc['top1_cls']:.1f}  top-1 loc {loc['top1_loc']:.1f}  "
+            f"GT-known loc {loc['gt_known_loc']:.1f}  ({loc['images']} images; exported boxes, continuous "
+            "IoU in original pixels — `wsol evaluate` gives the field's 224-px contour-box figures)"
+        )
     return "\n".join(lines)

@@ -105,8 +105,10 @@ def export_lock(out_dir: str | os.PathLike[str], rank: int) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise ExportLockedError(f"{out}: another export (rank {rank}) is writing into this folder right now "
-                                    f"(it holds {path.name}); wait for it to finish, or choose another --out") from None
+            raise ExportLockedError(
+                f"{out}: another export (rank {rank}) is writing into this folder right now "
+                f"(it holds {path.name}); wait for it to finish, or choose another --out"
+            ) from None
         try:
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
@@ -122,8 +124,9 @@ def export_lock(out_dir: str | os.PathLike[str], rank: int) -> Iterator[Path]:
         os.close(fd)
 
 
-def prepare_output(out_dir: str | os.PathLike[str], settings: dict[str, Any], overwrite: bool,
-                   clean_temp: bool = True) -> bool:
+def prepare_output(
+    out_dir: str | os.PathLike[str], settings: dict[str, Any], overwrite: bool, clean_temp: bool = True
+) -> bool:
     """Make ``out_dir`` ready; returns True when it resumes an unfinished export with the same settings.
 
     Hidden ``.*.tmp`` files are atomic writes in flight (another rank's) or left by a killed run: they never
@@ -149,16 +152,20 @@ def prepare_output(out_dir: str | os.PathLike[str], settings: dict[str, Any], ov
         if (out / RESULTS_FILE).exists():
             raise ExportExistsError(f"{out}: holds a finished export ({RESULTS_FILE}); pass --overwrite to replace it")
         if not (out / SETTINGS_FILE).exists():
-            raise ExportExistsError(f"{out}: folder is not empty and holds no export; pass --overwrite to write "
-                                    f"into it anyway, or choose an empty folder")
+            raise ExportExistsError(
+                f"{out}: folder is not empty and holds no export; pass --overwrite to write "
+                f"into it anyway, or choose an empty folder"
+            )
         previous = read_json(out / SETTINGS_FILE)
         if previous != settings:
             changed = changed_keys(previous, settings)
             named = [c for c in changed if not c.startswith("fingerprint:")]  # the hash of the others
             changed = named or changed
-            raise ExportExistsError(f"{out}: holds an unfinished export with other settings (differs in "
-                                    f"{'; '.join(changed)}); rerun with the same settings to resume it, or pass "
-                                    f"--overwrite to start again")
+            raise ExportExistsError(
+                f"{out}: holds an unfinished export with other settings (differs in "
+                f"{'; '.join(changed)}); rerun with the same settings to resume it, or pass "
+                f"--overwrite to start again"
+            )
         resumed = True
         if clean_temp:
             remove_stale_temp_files(out)
@@ -191,12 +198,16 @@ def shard_done(out_dir: Path, shard: int, fingerprint: str) -> bool:
         return False
 
 
-def write_shard(out_dir: Path, shard: int, fingerprint: str, images: list[Record], annotations: list[Record],
-                bad: list[Record]) -> Path:
+def write_shard(
+    out_dir: Path, shard: int, fingerprint: str, images: list[Record], annotations: list[Record], bad: list[Record]
+) -> Path:
     """Commit one shard: its per-image files are already written, so this file marks the shard finished."""
     path = shard_path(out_dir, shard)
-    atomic_write_json(path, {"fingerprint": fingerprint, "shard": shard, "images": images,
-                             "annotations": annotations, "bad_images": bad}, indent=None)
+    atomic_write_json(
+        path,
+        {"fingerprint": fingerprint, "shard": shard, "images": images, "annotations": annotations, "bad_images": bad},
+        indent=None,
+    )
     return path
 
 
@@ -205,8 +216,10 @@ def load_shards(out_dir: Path, total: int, fingerprint: str) -> tuple[list[Recor
     missing = [s for s in range(total) if not shard_done(out_dir, s, fingerprint)]
     if missing:
         head = ", ".join(shard_path(out_dir, s).name for s in missing[:5])
-        raise FileNotFoundError(f"{out_dir}: {len(missing)} of {total} shards are not finished ({head}"
-                                f"{', ...' if len(missing) > 5 else ''}); run the export again to complete them")
+        raise FileNotFoundError(
+            f"{out_dir}: {len(missing)} of {total} shards are not finished ({head}"
+            f"{', ...' if len(missing) > 5 else ''}); run the export again to complete them"
+        )
     images: list[Record] = []
     anns: list[Record] = []
     bad: list[Record] = []
@@ -223,8 +236,10 @@ def load_shards(out_dir: Path, total: int, fingerprint: str) -> tuple[list[Recor
 
 def number(images: Sequence[Record], annotations: Iterable[Record]) -> tuple[list[Record], list[Record]]:
     """COCO ids: image id = sorted index + 1, annotation ids 1.. in merge order."""
-    coco_images = [{"id": im["index"] + 1, "file_name": im["image_id"], "width": im["width"],
-                    "height": im["height"]} for im in images]
+    coco_images = [
+        {"id": im["index"] + 1, "file_name": im["image_id"], "width": im["width"], "height": im["height"]}
+        for im in images
+    ]
     coco_anns = []
     for i, a in enumerate(annotations):
         ann = {k: v for k, v in a.items() if k not in ("image_index", "order", "rank")}
@@ -235,6 +250,5 @@ def number(images: Sequence[Record], annotations: Iterable[Record]) -> tuple[lis
 def write_bad_images(out_dir: Path, bad: Sequence[Record]) -> None:
     """``bad_images.jsonl``: one JSON object ``{"image_id", "reason"}`` per skipped image (an empty file when
     none); JSON lines keep any file name (a newline or a tab in it) on its own line."""
-    lines = [json.dumps({"image_id": b["image_id"], "reason": " ".join(str(b["reason"]).split())}) + "\n"
-             for b in bad]
+    lines = [json.dumps({"image_id": b["image_id"], "reason": " ".join(str(b["reason"]).split())}) + "\n" for b in bad]
     atomic_write_text(Path(out_dir) / BAD_FILE, "".join(lines))

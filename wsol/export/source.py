@@ -55,12 +55,15 @@ class ExportSource:
             scoremap_path(out_dir, image_id)
             other = owner.setdefault(path, image_id)
             if other != image_id:
-                raise ValueError(f"image ids {other!r} and {image_id!r} name the same output file {path}; "
-                                 f"expected distinct image paths")
+                raise ValueError(
+                    f"image ids {other!r} and {image_id!r} name the same output file {path}; "
+                    f"expected distinct image paths"
+                )
 
 
-def split_source(split: Any, transform: Callable[..., dict[str, Any]],
-                 dataset_factory: Callable[..., Dataset[dict[str, Any]]]) -> ExportSource:
+def split_source(
+    split: Any, transform: Callable[..., dict[str, Any]], dataset_factory: Callable[..., Dataset[dict[str, Any]]]
+) -> ExportSource:
     """A ``wsol.data.SplitInfo`` as a source, sorted by image id; labels and ground truth from the records."""
     order = sorted(range(len(split.records)), key=lambda i: split.records[i].image_id)
     ids = [split.records[i].image_id for i in order]
@@ -68,10 +71,14 @@ def split_source(split: Any, transform: Callable[..., dict[str, Any]],
         dup = next(i for a, i in zip(ids, ids[1:]) if a == i)
         raise ValueError(f"split {split.name!r}: image id {dup!r} is listed twice")
     return ExportSource(
-        image_ids=ids, dataset=dataset_factory(split, transform), dataset_index=list(order),
-        class_names=list(split.class_names), labels=[int(split.records[i].label) for i in order],
+        image_ids=ids,
+        dataset=dataset_factory(split, transform),
+        dataset_index=list(order),
+        class_names=list(split.class_names),
+        labels=[int(split.records[i].label) for i in order],
         description={"kind": "split", "root": str(Path(split.image_root).resolve()), "split": split.name},
-        ground_truth=GroundTruth.from_split(split))
+        ground_truth=GroundTruth.from_split(split),
+    )
 
 
 def folder_source(dataset: Any, class_names: list[str]) -> ExportSource:
@@ -79,9 +86,14 @@ def folder_source(dataset: Any, class_names: list[str]) -> ExportSource:
     known_bad = dict(getattr(dataset, "bad_images", []))
     where = {image_id: i for i, image_id in enumerate(dataset.image_ids)}
     ids = sorted(set(where) | set(known_bad))
-    return ExportSource(image_ids=ids, dataset=dataset, dataset_index=[where.get(i) for i in ids],
-                        class_names=list(class_names), known_bad=known_bad,
-                        description={"kind": "folder", "root": str(Path(dataset.root).resolve())})
+    return ExportSource(
+        image_ids=ids,
+        dataset=dataset,
+        dataset_index=[where.get(i) for i in ids],
+        class_names=list(class_names),
+        known_bad=known_bad,
+        description={"kind": "folder", "root": str(Path(dataset.root).resolve())},
+    )
 
 
 class SafeItems(Dataset[dict[str, Any]]):

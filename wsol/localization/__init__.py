@@ -14,7 +14,21 @@ from wsol.localization.maps import (
 from wsol.localization.masks import pseudo_mask, regions_at_threshold
 
 __all__ = [
-    "EVAL_SIZE", "PROTOCOLS", "ThresholdIoUs", "box_iou", "boxes_at_thresholds", "check_boxes", "check_finite",
-    "contour_box_from_extent", "normalize_maps", "pseudo_mask", "quantize_maps", "regions_at_threshold",
-    "rescale_gt_boxes", "threshold_ious", "threshold_levels", "threshold_list", "upsample_maps",
+    "EVAL_SIZE",
+    "PROTOCOLS",
+    "ThresholdIoUs",
+    "box_iou",
+    "boxes_at_thresholds",
+    "check_boxes",
+    "check_finite",
+    "contour_box_from_extent",
+    "normalize_maps",
+    "pseudo_mask",
+    "quantize_maps",
+    "regions_at_threshold",
+    "rescale_gt_boxes",
+    "threshold_ious",
+    "threshold_levels",
+    "threshold_list",
+    "upsample_maps",
 ]

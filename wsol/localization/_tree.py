@@ -123,8 +123,16 @@ def _add_foreground(order, lo, hi, w, lab, fg, parent, reg, box, active, n_activ
         a = p - w2
         c = p + w2
         # branch-free 3x3 mask from the byte mask ``fg`` (4x smaller than ``lab``: stays in L1 cache)
-        nbits = (fg[a - one] | (fg[a] << 1) | (fg[a + one] << 2) | (fg[p - one] << 3)
-                 | (fg[p + one] << 5) | (fg[c - one] << 6) | (fg[c] << 7) | (fg[c + one] << 8))
+        nbits = (
+            fg[a - one]
+            | (fg[a] << 1)
+            | (fg[a + one] << 2)
+            | (fg[p - one] << 3)
+            | (fg[p + one] << 5)
+            | (fg[c - one] << 6)
+            | (fg[c] << 7)
+            | (fg[c + one] << 8)
+        )
         t = np.uint64(nbits) * eight
         fg[p] = 1
         n_runs = tab[t]
@@ -280,8 +288,28 @@ def _candidate_union(reg, active, n_active, out_box, v):
 
 
 @numba.njit(cache=True, nogil=True)
-def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg, box, active, tab,
-                     out_box, out_und, out_v1, out_v2, out_holes):
+def foreground_sweep(
+    q,
+    h,
+    w,
+    hist,
+    order,
+    used,
+    gt,
+    n_gt,
+    lab,
+    fg,
+    parent,
+    reg,
+    box,
+    active,
+    tab,
+    out_box,
+    out_und,
+    out_v1,
+    out_v2,
+    out_holes,
+):
     """Regions of ``q > v`` for every used level ``v`` (``used[v]``), visited from the highest level down.
 
     Writes per level value: v1 box and IoU, undecided flag, best region IoU (v2) and whether a hole could raise
@@ -314,8 +342,9 @@ def foreground_sweep(q, h, w, hist, order, used, gt, n_gt, lab, fg, parent, reg,
             if holes and hole_hi < 0:
                 hole_hi = v
         if v > lowest:
-            n_active, n_ids = _add_foreground(order, hist[v], hist[v + 1], w, lab, fg, parent, reg, box, active,
-                                              n_active, n_ids, tab)
+            n_active, n_ids = _add_foreground(
+                order, hist[v], hist[v + 1], w, lab, fg, parent, reg, box, active, n_active, n_ids, tab
+            )
     return hole_hi
 
 
@@ -412,8 +441,7 @@ def hole_sweep(q, h, w, hist, order, top, wanted, gt, n_gt, lab, parent, reg, ac
     n_ids = np.int64(2)
     n_active = np.int64(0)  # not a literal: see foreground_sweep
     for v in range(top + 1):
-        n_active, n_ids = _add_background(order, hist[v], hist[v + 1], w, lab, parent, reg, active, n_active,
-                                          n_ids)
+        n_active, n_ids = _add_background(order, hist[v], hist[v + 1], w, lab, parent, reg, active, n_active, n_ids)
         if wanted[v]:
             for k in range(n_active):
                 r = active[k]
@@ -459,8 +487,28 @@ def batch_pass(qs, levels, gts, n_gts, multi, boxes, undecided, iou_v1, iou_v2):
         for j in range(levels.shape[1]):
             used[levels[i, j]] = True
         counting_sort(q, h, w, hist, order)
-        top = foreground_sweep(q, h, w, hist, order, used, gts[i], n_gts[i], lab, fg, parent, reg, box, active, tab,
-                               lbox, lund, lv1, lv2, wanted)
+        top = foreground_sweep(
+            q,
+            h,
+            w,
+            hist,
+            order,
+            used,
+            gts[i],
+            n_gts[i],
+            lab,
+            fg,
+            parent,
+            reg,
+            box,
+            active,
+            tab,
+            lbox,
+            lund,
+            lv1,
+            lv2,
+            wanted,
+        )
         if multi and top >= 0:
             for v in range(256):
                 wanted[v] &= used[v]

@@ -39,8 +39,13 @@ def check_boxes(boxes: np.ndarray, what: str) -> np.ndarray:
     return boxes
 
 
-def rescale_gt_boxes(boxes: np.ndarray, image_size: tuple[int, int], protocol: str = "resize",
-                     eval_size: int = EVAL_SIZE, resize_size: int = 256) -> np.ndarray:
+def rescale_gt_boxes(
+    boxes: np.ndarray,
+    image_size: tuple[int, int],
+    protocol: str = "resize",
+    eval_size: int = EVAL_SIZE,
+    resize_size: int = 256,
+) -> np.ndarray:
     """Map GT boxes (original pixels) into the eval frame, as int64 inclusive pixel boxes.
 
     ``resize`` (wsolevaluation): ``int(x * eval_size / width)`` per coordinate (truncation).
@@ -65,8 +70,9 @@ def rescale_gt_boxes(boxes: np.ndarray, image_size: tuple[int, int], protocol: s
     raise ValueError(f"unknown evaluation protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
 
 
-def contour_box_from_extent(x_min: int, y_min: int, x_max: int, y_max: int, width: int, height: int
-                            ) -> tuple[int, int, int, int]:
+def contour_box_from_extent(
+    x_min: int, y_min: int, x_max: int, y_max: int, width: int, height: int
+) -> tuple[int, int, int, int]:
     """wsolevaluation's box of a contour: ``(x, y, x + w, y + h)`` of cv2.boundingRect, clipped to the map.
 
     This is one pixel wider than the inclusive extent, except where it is clipped at the right/bottom edge.

@@ -43,8 +43,13 @@ def _pad_gt(gt_boxes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return padded, n
 
 
-def threshold_ious(qs: np.ndarray, thresholds: np.ndarray, gt_boxes: Sequence[np.ndarray],
-                   multi_contour: bool = True, num_threads: int | None = None) -> ThresholdIoUs:
+def threshold_ious(
+    qs: np.ndarray,
+    thresholds: np.ndarray,
+    gt_boxes: Sequence[np.ndarray],
+    multi_contour: bool = True,
+    num_threads: int | None = None,
+) -> ThresholdIoUs:
     """Best IoU with the GT boxes at every threshold for a batch of quantised maps ``qs`` (B, H, W) uint8.
 
     ``gt_boxes[i]`` are map ``i``'s GT boxes (G_i >= 1, int, inclusive, eval frame). v1 = largest contour by
@@ -75,8 +80,9 @@ def threshold_ious(qs: np.ndarray, thresholds: np.ndarray, gt_boxes: Sequence[np
         if hi <= lo:
             return 0
         sl = slice(lo, hi)
-        _tree.batch_pass(qs[sl], levels[sl], gts[sl], n_gts[sl], multi_contour, boxes[sl], undecided[sl],
-                         iou_v1[sl], iou_v2[sl])
+        _tree.batch_pass(
+            qs[sl], levels[sl], gts[sl], n_gts[sl], multi_contour, boxes[sl], undecided[sl], iou_v1[sl], iou_v2[sl]
+        )
         if not undecided[sl].any():
             return 0
         count = _resolve_undecided(qs[sl], levels[sl], undecided[sl], boxes[sl])
@@ -129,7 +135,7 @@ def _resolve_undecided(qs: np.ndarray, levels: np.ndarray, undecided: np.ndarray
         i, j = rows[e], cols[e]
         x0, y0, x1, y1 = boxes[i, j]
         ox, oy = max(x0 - 1, 0), max(y0 - 1, 0)
-        crop = np.ascontiguousarray(qs[i, oy: min(y1 + 2, h), ox: min(x1 + 2, w)])
+        crop = np.ascontiguousarray(qs[i, oy : min(y1 + 2, h), ox : min(x1 + 2, w)])
         _, binary = cv2.threshold(crop, int(levels[i, j]), 255, cv2.THRESH_BINARY)
         contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
         bx, by, bw, bh = cv2.boundingRect(max(contours, key=cv2.contourArea))

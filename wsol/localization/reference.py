@@ -39,14 +39,16 @@ def reference_boxes(norm_map: np.ndarray, thresholds: np.ndarray, multi_contour:
     return [contour_boxes(q, int(t * q_max), multi_contour) for t in thresholds]
 
 
-def reference_best_iou(norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: np.ndarray,
-                       multi_contour: bool = False) -> np.ndarray:
+def reference_best_iou(
+    norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: np.ndarray, multi_contour: bool = False
+) -> np.ndarray:
     """Per threshold, the best inclusive IoU between the map's boxes and the GT boxes (T,)."""
     return np.array([box_iou(b, gt_boxes).max() for b in reference_boxes(norm_map, thresholds, multi_contour)])
 
 
-def wsolevaluation_boxes(q: np.ndarray, thresholds: np.ndarray, multi_contour: bool,
-                         as_written: bool = False) -> tuple[list[np.ndarray | list[list[int]]], list[int]]:
+def wsolevaluation_boxes(
+    q: np.ndarray, thresholds: np.ndarray, multi_contour: bool, as_written: bool = False
+) -> tuple[list[np.ndarray | list[list[int]]], list[int]]:
     """wsolevaluation's ``compute_bboxes_from_scoremaps`` step for step on a quantised map ``q`` (H, W) uint8:
     per threshold, cv2.threshold + findContours, then contourArea (v1: the largest contour only) and
     boundingRect. Returns the boxes and the number of boxes per threshold.
@@ -79,8 +81,9 @@ def wsolevaluation_boxes(q: np.ndarray, thresholds: np.ndarray, multi_contour: b
     return boxes, counts
 
 
-def wsolevaluation_ious(norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: np.ndarray,
-                        multi_contour: bool) -> np.ndarray:
+def wsolevaluation_ious(
+    norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: np.ndarray, multi_contour: bool
+) -> np.ndarray:
     """Best IoU per threshold (T,) as wsolevaluation's ``BoxEvaluator.accumulate`` gets it: the boxes of every
     threshold concatenated, one vectorised IoU against the GT boxes, then the max over each threshold's slice.
     wsolevaluation runs this once with ``multi_contour_eval=False`` (MaxBoxAcc) and once with True (MaxBoxAccV2).
@@ -90,8 +93,9 @@ def wsolevaluation_ious(norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: 
     return np.maximum.reduceat(best, np.cumsum([0] + counts[:-1]))
 
 
-def wsolevaluation_as_written_ious(norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: np.ndarray,
-                                   multi_contour: bool) -> np.ndarray:
+def wsolevaluation_as_written_ious(
+    norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: np.ndarray, multi_contour: bool
+) -> np.ndarray:
     """:func:`wsolevaluation_ious` with wsolevaluation's per-threshold costs kept, for the benchmark only.
 
     Its ``BoxEvaluator.accumulate`` path also validates the map, and per threshold reduces the whole
@@ -103,13 +107,14 @@ def wsolevaluation_as_written_ious(norm_map: np.ndarray, thresholds: np.ndarray,
     ious = box_iou(np.array(np.concatenate(boxes, axis=0)), np.array(gt_boxes))
     best, start = [], 0
     for count in counts:
-        best.append(max(ious.max(1)[start:start + count]))
+        best.append(max(ious.max(1)[start : start + count]))
         start += count
     return np.asarray(best, np.float64)
 
 
-def reference_threshold_ious(norm_map: np.ndarray, thresholds: np.ndarray,
-                             gt_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def reference_threshold_ious(
+    norm_map: np.ndarray, thresholds: np.ndarray, gt_boxes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(v1, v2) best IoU per threshold from ONE findContours call per threshold serving both metrics.
 
     Cheaper than wsolevaluation, which evaluates MaxBoxAcc and MaxBoxAccV2 in two separate runs (two

@@ -57,9 +57,18 @@ def erase_features(features: Tensor, class_maps: Tensor, delta: float, dilation:
 class ACoL(WSOLModel):
     """Adversarial complementary learning with two :class:`ACoLHead` branches on a shared backbone."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, head_width: int = 1024, delta: float = 0.6,
-                 erase_dilation: int = 0, erase_start_step: int = 0, head_batch_norm: bool = False,
-                 erase_at: str = "features", head_kernel_size: int = 3) -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        head_width: int = 1024,
+        delta: float = 0.6,
+        erase_dilation: int = 0,
+        erase_start_step: int = 0,
+        head_batch_norm: bool = False,
+        erase_at: str = "features",
+        head_kernel_size: int = 3,
+    ) -> None:
         super().__init__()
         if not 0.0 < delta <= 1.0:
             raise ValueError(f"ACoL erasing threshold delta must be in (0, 1], got {delta}")
@@ -88,8 +97,10 @@ class ACoL(WSOLModel):
         if erase_at == "input":
             return 0
         if erase_at not in names:
-            raise ValueError(f"model.acol.erase_at must be 'features', 'input' or a backbone stage "
-                             f"({', '.join(names)}), got {erase_at!r}")
+            raise ValueError(
+                f"model.acol.erase_at must be 'features', 'input' or a backbone stage "
+                f"({', '.join(names)}), got {erase_at!r}"
+            )
         return names.index(erase_at) + 1
 
     def _trunk(self, images: Tensor) -> tuple[Tensor, Tensor]:
@@ -152,7 +163,14 @@ class ACoL(WSOLModel):
 
 @METHODS.register("acol")
 def build_acol(backbone: Backbone, num_classes: int, cfg: Any) -> ACoL:
-    return ACoL(backbone, num_classes, head_width=cfg.head_width, delta=cfg.acol.delta,
-                erase_dilation=cfg.acol.get("erase_dilation", 0), erase_start_step=cfg.acol.get("erase_start_step", 0),
-                head_batch_norm=cfg.acol.get("head_batch_norm", False), erase_at=cfg.acol.get("erase_at", "features"),
-                head_kernel_size=cfg.acol.get("head_kernel_size", 3))
+    return ACoL(
+        backbone,
+        num_classes,
+        head_width=cfg.head_width,
+        delta=cfg.acol.delta,
+        erase_dilation=cfg.acol.get("erase_dilation", 0),
+        erase_start_step=cfg.acol.get("erase_start_step", 0),
+        head_batch_norm=cfg.acol.get("head_batch_norm", False),
+        erase_at=cfg.acol.get("erase_at", "features"),
+        head_kernel_size=cfg.acol.get("head_kernel_size", 3),
+    )

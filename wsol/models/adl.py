@@ -48,8 +48,16 @@ class ADLLayer(nn.Module):
 class ADL(CAMModel):
     """CAM with :class:`ADLLayer` appended to each stage named in ``positions``."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, positions: Sequence[str], head_width: int = 0,
-                 drop_rate: float = 0.75, drop_threshold: float = 0.8, **head: Any) -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        positions: Sequence[str],
+        head_width: int = 0,
+        drop_rate: float = 0.75,
+        drop_threshold: float = 0.8,
+        **head: Any,
+    ) -> None:
         for stage in positions:
             backbone.insert_after(stage, ADLLayer(drop_rate, drop_threshold))
         super().__init__(backbone, num_classes, head_width, **head)
@@ -59,5 +67,12 @@ class ADL(CAMModel):
 def build_adl(backbone: Backbone, num_classes: int, cfg: Any) -> ADL:
     positions = list(cfg.adl.positions) or backbone.stage_names()[-1:]
     head = cam_head_args(cfg)
-    return ADL(backbone, num_classes, positions, head.pop("head_width"), drop_rate=cfg.adl.drop_rate,
-               drop_threshold=cfg.adl.drop_threshold, **head)
+    return ADL(
+        backbone,
+        num_classes,
+        positions,
+        head.pop("head_width"),
+        drop_rate=cfg.adl.drop_rate,
+        drop_threshold=cfg.adl.drop_threshold,
+        **head,
+    )

@@ -109,12 +109,14 @@ def pretrained_file(weights: Any, weights_path: str | None) -> Path:
         raise FileNotFoundError(
             f"ImageNet weights not found: put the file {name!r} (from {weights.url}) in the folder {folder} "
             f"(torch.hub.get_dir()/checkpoints), or set model.weights_path=/path/to/{name}, "
-            f"or model.pretrained=false to train from scratch")
+            f"or model.pretrained=false to train from scratch"
+        )
     return path
 
 
-def _load_torchvision(model: nn.Module, weights: Any, pretrained: bool, weights_path: str | None,
-                      prefix: str = "") -> None:
+def _load_torchvision(
+    model: nn.Module, weights: Any, pretrained: bool, weights_path: str | None, prefix: str = ""
+) -> None:
     """Load the torchvision state dict (only its ``prefix`` part, e.g. VGG's ``features.``) into ``model``."""
     if not pretrained:
         return
@@ -123,7 +125,7 @@ def _load_torchvision(model: nn.Module, weights: Any, pretrained: bool, weights_
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if prefix:
-        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -203,8 +205,9 @@ def _copied(module: nn.Module, source: nn.Module) -> nn.Module:
 
 
 @BACKBONES.register("inception_v3")
-def inception_v3(pretrained: bool = False, weights_path: str | None = None, large_feature_map: bool = False,
-                 mixed7: bool = False) -> Backbone:
+def inception_v3(
+    pretrained: bool = False, weights_path: str | None = None, large_feature_map: bool = False, mixed7: bool = False
+) -> Backbone:
     """The field's InceptionV3 trunk up to Mixed_6e (768 channels): 14×14 at 224, 28×28 with ``large_feature_map``.
 
     As in wsolevaluation's InceptionV3: Conv2d_1a padded by 1, both stem pools 3×3/2 padded by 1 with ceil
@@ -216,13 +219,23 @@ def inception_v3(pretrained: bool = False, weights_path: str | None = None, larg
     net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
     _load_torchvision(net, weights, pretrained, weights_path)
     net.Conv2d_1a_3x3.conv.padding = (1, 1)
-    stem = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3,
-                         nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
-                         net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True))
+    stem = nn.Sequential(
+        net.Conv2d_1a_3x3,
+        net.Conv2d_2a_3x3,
+        net.Conv2d_2b_3x3,
+        nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
+        net.Conv2d_3b_1x1,
+        net.Conv2d_4a_3x3,
+        nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
+    )
     pool5: nn.Module = nn.Identity() if large_feature_map else nn.MaxPool2d(3, stride=2, ceil_mode=True)
-    stages = OrderedDict(stem=stem, mixed5=nn.Sequential(net.Mixed_5b, net.Mixed_5c, net.Mixed_5d), pool5=pool5,
-                         mixed6a=_copied(_InceptionBStride1(288), net.Mixed_6a),
-                         mixed6=nn.Sequential(net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e))
+    stages = OrderedDict(
+        stem=stem,
+        mixed5=nn.Sequential(net.Mixed_5b, net.Mixed_5c, net.Mixed_5d),
+        pool5=pool5,
+        mixed6a=_copied(_InceptionBStride1(288), net.Mixed_6a),
+        mixed6=nn.Sequential(net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e),
+    )
     stride, channels = (8 if large_feature_map else 16), 768
     if mixed7:
         stages["mixed7"] = nn.Sequential(_copied(_InceptionDPadded(768), net.Mixed_7a), net.Mixed_7b, net.Mixed_7c)
@@ -249,20 +262,29 @@ def load_packaged_tiny_weights() -> tuple[dict[str, Tensor], dict[str, Any]]:
 
     record_path = TINY_WEIGHTS.with_suffix(".json")
     if not TINY_WEIGHTS.is_file() or not record_path.is_file():
-        raise FileNotFoundError(f"the tiny backbone's pretrained weights are missing from the package "
-                                f"({TINY_WEIGHTS}); reinstall wsol or recreate them with "
-                                f"`wsol pretrain --out {TINY_WEIGHTS}`")
+        raise FileNotFoundError(
+            f"the tiny backbone's pretrained weights are missing from the package "
+            f"({TINY_WEIGHTS}); reinstall wsol or recreate them with "
+            f"`wsol pretrain --out {TINY_WEIGHTS}`"
+        )
     record = json.loads(record_path.read_text())
     digest = hashlib.sha256(TINY_WEIGHTS.read_bytes()).hexdigest()
     if digest != record.get("sha256"):
-        raise ValueError(f"{TINY_WEIGHTS}: SHA-256 {digest} differs from {record.get('sha256')} in {record_path}; "
-                         f"the file is damaged: recreate it with `wsol pretrain --out {TINY_WEIGHTS}`")
+        raise ValueError(
+            f"{TINY_WEIGHTS}: SHA-256 {digest} differs from {record.get('sha256')} in {record_path}; "
+            f"the file is damaged: recreate it with `wsol pretrain --out {TINY_WEIGHTS}`"
+        )
     return torch.load(TINY_WEIGHTS, map_location="cpu", weights_only=True), record
 
 
 @BACKBONES.register("tiny")
-def tiny(pretrained: bool = False, weights_path: str | None = None, large_feature_map: bool = False,
-         channels: Sequence[int] = (32, 64, 128, 128), batch_norm: bool = True) -> Backbone:
+def tiny(
+    pretrained: bool = False,
+    weights_path: str | None = None,
+    large_feature_map: bool = False,
+    channels: Sequence[int] = (32, 64, 128, 128),
+    batch_norm: bool = True,
+) -> Backbone:
     """Small CPU trunk: one conv-BN-ReLU block per stage, the first three at stride 2 (stride 8 overall);
     ``large_feature_map`` keeps the third at stride 1 (stride 4: a 16×16 map at 64 px).
 
@@ -286,8 +308,10 @@ def tiny(pretrained: bool = False, weights_path: str | None = None, large_featur
             state, record = load_packaged_tiny_weights()
             shipped = list(record["recipe"]["channels"])
             if shipped != channels or not batch_norm:
-                raise ValueError(f"the shipped tiny weights are for channels={shipped} with batch norm; the config "
-                                 f"asks for channels={channels}, batch_norm={batch_norm}: set "
-                                 f"model.backbone_args.channels={shipped} or model.pretrained=false")
+                raise ValueError(
+                    f"the shipped tiny weights are for channels={shipped} with batch norm; the config "
+                    f"asks for channels={channels}, batch_norm={batch_norm}: set "
+                    f"model.backbone_args.channels={shipped} or model.pretrained=false"
+                )
         net.load_state_dict(state, strict=True)
     return net

@@ -71,17 +71,29 @@ def _detached_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
 class BAS(WSOLModel):
     """Background activation suppression on a backbone split after stage ``tap``."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, tap: str, pool_after_tap: bool = False,
-                 head_width: int = 1024, area_weight: float = 0.7, fg_weight: float = 0.0,
-                 fuse_topk: int = 0, head_relu: bool = True) -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        tap: str,
+        pool_after_tap: bool = False,
+        head_width: int = 1024,
+        area_weight: float = 0.7,
+        fg_weight: float = 0.0,
+        fuse_topk: int = 0,
+        head_relu: bool = True,
+    ) -> None:
         super().__init__()
         names = backbone.stage_names()
         if tap not in names[:-1]:
-            raise ValueError(f"model.bas.tap={tap!r} must be a backbone stage before the last; stages: "
-                             f"{', '.join(names)}")
+            raise ValueError(
+                f"model.bas.tap={tap!r} must be a backbone stage before the last; stages: {', '.join(names)}"
+            )
         if area_weight < 0 or fg_weight < 0 or fuse_topk < 0:
-            raise ValueError(f"model.bas: area_weight, fg_weight and fuse_topk must be >= 0, got "
-                             f"{area_weight}, {fg_weight}, {fuse_topk}")
+            raise ValueError(
+                f"model.bas: area_weight, fg_weight and fuse_topk must be >= 0, got "
+                f"{area_weight}, {fg_weight}, {fuse_topk}"
+            )
         self.num_classes, self.split = num_classes, names.index(tap) + 1
         self.area_weight, self.fg_weight, self.fuse_topk = float(area_weight), float(fg_weight), int(fuse_topk)
         self.backbone = backbone
@@ -90,9 +102,13 @@ class BAS(WSOLModel):
         self._map_stride = 64 // tap_side
         self.generator = nn.Conv2d(tap_channels, num_classes, 3, padding=1)
         self.head = nn.Sequential(
-            nn.Conv2d(backbone.out_channels, head_width, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(head_width, head_width, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(head_width, num_classes, 1), *([nn.ReLU(inplace=True)] if head_relu else []))
+            nn.Conv2d(backbone.out_channels, head_width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(head_width, head_width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(head_width, num_classes, 1),
+            *([nn.ReLU(inplace=True)] if head_relu else []),
+        )
         _init_new_layers(self.head)
         nn.init.xavier_uniform_(self.generator.weight)  # BAS's init for its generator
         nn.init.zeros_(self.generator.bias)
@@ -128,12 +144,14 @@ class BAS(WSOLModel):
         if "fg" not in extras:
             return {"loss": ce, "ce": ce}
         index = labels[:, None]
-        total_bas, ratio, area = bas_loss(output.logits.float().gather(1, index)[:, 0],
-                                          extras["logits_bg"].float().gather(1, index)[:, 0],
-                                          extras["fg"].float(), self.area_weight)
+        total_bas, ratio, area = bas_loss(
+            output.logits.float().gather(1, index)[:, 0],
+            extras["logits_bg"].float().gather(1, index)[:, 0],
+            extras["fg"].float(),
+            self.area_weight,
+        )
         ce_fg = F.cross_entropy(extras["logits_fg"].float(), labels)
-        return {"loss": ce + self.fg_weight * ce_fg + total_bas, "ce": ce, "ce_fg": ce_fg, "bas": ratio,
-                "area": area}
+        return {"loss": ce + self.fg_weight * ce_fg + total_bas, "ce": ce, "ce_fg": ce_fg, "bas": ratio, "area": area}
 
     def localize(self, images: Tensor, classes: Tensor | None = None, topk: int = 1) -> Localization:
         """Normalised generator maps: each class's own, or the top-``fuse_topk`` fusion (same for all classes)."""
@@ -154,6 +172,14 @@ class BAS(WSOLModel):
 @METHODS.register("bas")
 def build_bas(backbone: Backbone, num_classes: int, cfg: Any) -> BAS:
     tap = cfg.bas.tap or backbone.stage_names()[-2]
-    return BAS(backbone, num_classes, tap, pool_after_tap=cfg.bas.pool_after_tap, head_width=cfg.head_width,
-               area_weight=cfg.bas.area_weight, fg_weight=cfg.bas.fg_weight, fuse_topk=cfg.bas.fuse_topk,
-               head_relu=cfg.bas.head_relu)
+    return BAS(
+        backbone,
+        num_classes,
+        tap,
+        pool_after_tap=cfg.bas.pool_after_tap,
+        head_width=cfg.head_width,
+        area_weight=cfg.bas.area_weight,
+        fg_weight=cfg.bas.fg_weight,
+        fuse_topk=cfg.bas.fuse_topk,
+        head_relu=cfg.bas.head_relu,
+    )

@@ -63,8 +63,9 @@ def resolve_classes(logits: Tensor, classes: Tensor | None, topk: int) -> Tensor
     if classes.dim() != 2 or classes.shape[0] != logits.shape[0]:
         raise ValueError(f"classes must be (B,) or (B, K) with B={logits.shape[0]}, got {tuple(classes.shape)}")
     if classes.numel() and (classes.min() < 0 or classes.max() >= logits.shape[1]):
-        raise ValueError(f"classes must be in [0, {logits.shape[1]}), got range "
-                         f"[{int(classes.min())}, {int(classes.max())}]")
+        raise ValueError(
+            f"classes must be in [0, {logits.shape[1]}), got range [{int(classes.min())}, {int(classes.max())}]"
+        )
     return classes
 
 

@@ -20,8 +20,12 @@ def build_model(model_cfg: Any, num_classes: int) -> WSOLModel:
     make_backbone = BACKBONES.get(model_cfg.backbone)
     extra = dict(model_cfg.get("backbone_args") or {})
     try:
-        backbone = make_backbone(pretrained=bool(model_cfg.pretrained), weights_path=model_cfg.weights_path or None,
-                                 large_feature_map=bool(model_cfg.large_feature_map), **extra)
+        backbone = make_backbone(
+            pretrained=bool(model_cfg.pretrained),
+            weights_path=model_cfg.weights_path or None,
+            large_feature_map=bool(model_cfg.large_feature_map),
+            **extra,
+        )
     except TypeError as exc:
         raise TypeError(f"model.backbone_args {extra} do not fit backbone {model_cfg.backbone!r}: {exc}") from None
     return method(backbone, int(num_classes), model_cfg)

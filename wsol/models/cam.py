@@ -21,8 +21,9 @@ class CAMModel(WSOLModel):
     """Class activation mapping; ``head_width > 0`` adds wsolevaluation's ``head_layers`` conv3×3 layers (with
     ``head_dropout`` before each conv) in front of the 1×1 classifier (see :class:`CAMHead`)."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, head_width: int = 0, head_layers: int = 1,
-                 head_dropout: float = 0.0) -> None:
+    def __init__(
+        self, backbone: Backbone, num_classes: int, head_width: int = 0, head_layers: int = 1, head_dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.backbone = backbone
@@ -35,8 +36,11 @@ class CAMModel(WSOLModel):
 
 def cam_head_args(cfg: Any) -> dict[str, Any]:
     """The CAM-head keywords (``head_width``, ``head_layers``, ``head_dropout``) from the model config."""
-    return {"head_width": int(cfg.cam_head_width), "head_layers": int(cfg.get("cam_head_layers", 1)),
-            "head_dropout": float(cfg.get("cam_head_dropout", 0.0))}
+    return {
+        "head_width": int(cfg.cam_head_width),
+        "head_layers": int(cfg.get("cam_head_layers", 1)),
+        "head_dropout": float(cfg.get("cam_head_dropout", 0.0)),
+    }
 
 
 @METHODS.register("cam")

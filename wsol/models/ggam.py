@@ -40,8 +40,16 @@ def symmetric_kl(p: Tensor, q: Tensor, eps: float = 1e-8) -> Tensor:
 class GGAM(WSOLModel):
     """Grad-CAM guided channel–spatial attention with a CAM classifier on the attended features."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, reduction: int = 16, lam: float = 1.0,
-                 head_width: int = 0, head_layers: int = 1, head_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        reduction: int = 16,
+        lam: float = 1.0,
+        head_width: int = 0,
+        head_layers: int = 1,
+        head_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.lam = lam

@@ -31,8 +31,15 @@ def hide_patches(images: Tensor, patch_size: int, hide_prob: float, fill: float 
 class HaS(CAMModel):
     """CAM whose training inputs go through :func:`hide_patches`."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, head_width: int = 0, patch_size: int = 16,
-                 hide_prob: float = 0.5, **head: Any) -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        head_width: int = 0,
+        patch_size: int = 16,
+        hide_prob: float = 0.5,
+        **head: Any,
+    ) -> None:
         super().__init__(backbone, num_classes, head_width, **head)
         if patch_size < 1 or not 0.0 <= hide_prob <= 1.0:
             raise ValueError(f"HaS needs patch_size >= 1 and hide_prob in [0, 1], got {patch_size}, {hide_prob}")
@@ -48,5 +55,11 @@ class HaS(CAMModel):
 @METHODS.register("has")
 def build_has(backbone: Backbone, num_classes: int, cfg: Any) -> HaS:
     head = cam_head_args(cfg)
-    return HaS(backbone, num_classes, head.pop("head_width"), patch_size=cfg.has.patch_size,
-               hide_prob=cfg.has.hide_prob, **head)
+    return HaS(
+        backbone,
+        num_classes,
+        head.pop("head_width"),
+        patch_size=cfg.has.patch_size,
+        hide_prob=cfg.has.hide_prob,
+        **head,
+    )

@@ -30,8 +30,9 @@ class CAMHead(nn.Module):
     ``dropout > 0``, so the parameter names of the other heads do not depend on it.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 0, layers: int = 1,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_channels: int, num_classes: int, width: int = 0, layers: int = 1, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         if layers < 1 or not 0.0 <= dropout < 1.0:
             raise ValueError(f"CAM head needs layers >= 1 and dropout in [0, 1), got {layers}, {dropout}")
@@ -58,8 +59,9 @@ class ACoLHead(nn.Module):
     Zhang et al., "Adversarial Complementary Learning for WSOL", CVPR 2018, https://arxiv.org/abs/1804.06962
     """
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 1024, batch_norm: bool = False,
-                 kernel_size: int = 3) -> None:
+    def __init__(
+        self, in_channels: int, num_classes: int, width: int = 1024, batch_norm: bool = False, kernel_size: int = 3
+    ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"ACoL head kernel size must be odd and >= 1, got {kernel_size}")

@@ -83,9 +83,15 @@ def _conv_relu(cin: int, cout: int) -> list[nn.Module]:
 class SPG(WSOLModel):
     """Self-produced guidance on a shared backbone: stream A (classification) and the B1, B2, C branches."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, layout: SPGLayout,
-                 thresholds: Sequence[Sequence[float]] = ((0.7, 0.01), (0.5, 0.05), (0.7, 0.1)),
-                 min_foreground: int = 30, fallback: float = 0.7) -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        layout: SPGLayout,
+        thresholds: Sequence[Sequence[float]] = ((0.7, 0.01), (0.5, 0.05), (0.7, 0.1)),
+        min_foreground: int = 30,
+        fallback: float = 0.7,
+    ) -> None:
         super().__init__()
         self.thresholds = [tuple(float(v) for v in pair) for pair in thresholds]
         if len(self.thresholds) != 3 or any(len(p) != 2 for p in self.thresholds):
@@ -123,9 +129,12 @@ class SPG(WSOLModel):
         size = images.shape[-2:]
         class_map = gather_maps(maps.detach().float(), target[:, None])
         attention = normalize_per_map(F.interpolate(class_map, size=size, mode="bilinear", align_corners=False))
-        extras = {"logits_b1": self.b_shared(self.b1(taps[self.layout.b1])),
-                  "logits_b2": self.b_shared(self.b2(taps[self.layout.b2])),
-                  "logits_c": self.c(x), "attention": attention}
+        extras = {
+            "logits_b1": self.b_shared(self.b1(taps[self.layout.b1])),
+            "logits_b2": self.b_shared(self.b2(taps[self.layout.b2])),
+            "logits_c": self.c(x),
+            "attention": attention,
+        }
         return WSOLOutput(logits, maps, extras)
 
     def seed_masks(self, extras: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
@@ -134,9 +143,11 @@ class SPG(WSOLModel):
         size = attention.shape[-2:]
         b1, b2 = (torch.sigmoid(self._up(extras[k].detach(), size)) for k in ("logits_b1", "logits_b2"))
         (h1, l1), (h2, l2), (h3, l3) = self.thresholds
-        seeds = (spg_seeds(attention, h1, l1, self.min_foreground, self.fallback),
-                 spg_seeds(b2, h2, l2, self.min_foreground, self.fallback),
-                 spg_seeds((b1 + b2) / 2, h3, l3, self.min_foreground, self.fallback))
+        seeds = (
+            spg_seeds(attention, h1, l1, self.min_foreground, self.fallback),
+            spg_seeds(b2, h2, l2, self.min_foreground, self.fallback),
+            spg_seeds((b1 + b2) / 2, h3, l3, self.min_foreground, self.fallback),
+        )
         return seeds
 
     @staticmethod
@@ -171,6 +182,11 @@ def build_spg(backbone: Backbone, num_classes: int, cfg: Any) -> SPG:
     if cfg.backbone == "vgg16" and not cfg.large_feature_map:
         conv4 = backbone.stages.conv4  # the field's SPG-VGG16 pools conv4 with a 3×3/2 pool padded by 1
         conv4[len(conv4) - 1] = nn.MaxPool2d(3, stride=2, padding=1)
-    return SPG(backbone, num_classes, spg_layout(cfg.backbone, backbone, cfg.head_width),
-               thresholds=list(cfg.spg.thresholds), min_foreground=cfg.spg.min_foreground,
-               fallback=cfg.spg.fallback)
+    return SPG(
+        backbone,
+        num_classes,
+        spg_layout(cfg.backbone, backbone, cfg.head_width),
+        thresholds=list(cfg.spg.thresholds),
+        min_foreground=cfg.spg.min_foreground,
+        fallback=cfg.spg.fallback,
+    )

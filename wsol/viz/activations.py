@@ -55,8 +55,9 @@ def parse_channels(spec: Sequence[str] | None, num_channels: int, flag: str = "-
     return list(dict.fromkeys(out))
 
 
-def select_channels(acts: Tensor, channels: Sequence[int] | None = None, num_channels: int | None = None,
-                    sort_by_mean: bool = False) -> list[int]:
+def select_channels(
+    acts: Tensor, channels: Sequence[int] | None = None, num_channels: int | None = None, sort_by_mean: bool = False
+) -> list[int]:
     """Channels to show for activations (B, C, h, w): explicit ones, else the first / most active ``num``.
 
     ``sort_by_mean`` orders them by mean activation over the images and positions, highest first.
@@ -103,20 +104,29 @@ def header(width: int, text: str, scale: float = 0.45, line: int = 18) -> np.nda
             lines.append(word)
     band = np.full((line * len(lines) + 4, width, 3), 255, np.uint8)
     for n, text_line in enumerate(lines):
-        cv2.putText(band, text_line, (4, line * (n + 1) - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            band, text_line, (4, line * (n + 1) - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA
+        )
     return band
 
 
 def colorize(norm: np.ndarray, size: int, smooth: bool = False) -> np.ndarray:
     """A [0,1] map → (size, size, 3) uint8 RGB tile with the viridis colour map."""
     interp = cv2.INTER_LINEAR if smooth else cv2.INTER_NEAREST
-    grey = (np.clip(cv2.resize(norm.astype(np.float32), (size, size), interpolation=interp), 0, 1) * 255)
+    grey = np.clip(cv2.resize(norm.astype(np.float32), (size, size), interpolation=interp), 0, 1) * 255
     return cv2.cvtColor(cv2.applyColorMap(grey.astype(np.uint8), cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
 
 
-def activation_grid(image: Tensor, acts: Tensor, channels: Sequence[int], tile: int = 96, ncols: int | None = None,
-                    smooth: bool = False, overlay: bool = False, title: str = "input") -> np.ndarray:
+def activation_grid(
+    image: Tensor,
+    acts: Tensor,
+    channels: Sequence[int],
+    tile: int = 96,
+    ncols: int | None = None,
+    smooth: bool = False,
+    overlay: bool = False,
+    title: str = "input",
+) -> np.ndarray:
     """One image (3,H,W normalised) and its activations (C,h,w): the input first, then one tile per channel.
 
     Each tile's caption holds the channel index and the channel's raw maximum (``max 0``: a dead channel).
@@ -136,8 +146,15 @@ def activation_grid(image: Tensor, acts: Tensor, channels: Sequence[int], tile: 
     return make_grid(tiles, ncols=ncols)
 
 
-def render_activations(images: Tensor, acts: Tensor, channels: Sequence[int], titles: Sequence[str] | None = None,
-                       heading: str | None = None, ncols: int | None = None, **kwargs: object) -> np.ndarray:
+def render_activations(
+    images: Tensor,
+    acts: Tensor,
+    channels: Sequence[int],
+    titles: Sequence[str] | None = None,
+    heading: str | None = None,
+    ncols: int | None = None,
+    **kwargs: object,
+) -> np.ndarray:
     """Grids of several images (B,3,H,W) with activations (B,C,h,w), stacked top to bottom, same channels.
 
     With several images and at most 16 channels each image is one row.
@@ -145,8 +162,9 @@ def render_activations(images: Tensor, acts: Tensor, channels: Sequence[int], ti
     titles = list(titles) if titles is not None else [f"image {i}" for i in range(len(images))]
     if ncols is None and len(images) > 1 and len(channels) <= 16:
         ncols = len(channels) + 1
-    grids = [activation_grid(img, a, channels, title=t, ncols=ncols, **kwargs)
-             for img, a, t in zip(images, acts, titles)]
+    grids = [
+        activation_grid(img, a, channels, title=t, ncols=ncols, **kwargs) for img, a, t in zip(images, acts, titles)
+    ]
     width = max(g.shape[1] for g in grids)
     band = np.full((6, width, 3), 120, np.uint8)
     parts: list[np.ndarray] = []

@@ -22,12 +22,21 @@ def find_chromium(explicit: str | None = None) -> str:
     for name in ([explicit] if explicit else []) + [os.environ.get("WSOL_CHROMIUM", "")] + list(CHROMIUM_CANDIDATES):
         if name and (Path(name).is_file() or shutil.which(name)):
             return str(Path(name)) if Path(name).is_file() else str(shutil.which(name))
-    raise FileNotFoundError("no Chromium found (looked for /usr/bin/chromium, chromium, chromium-browser, "
-                            "google-chrome); install Debian's `chromium` package or set WSOL_CHROMIUM")
+    raise FileNotFoundError(
+        "no Chromium found (looked for /usr/bin/chromium, chromium, chromium-browser, "
+        "google-chrome); install Debian's `chromium` package or set WSOL_CHROMIUM"
+    )
 
 
-def screenshot(html: str | Path, png: str | Path, width: int = 1280, height: int = 1600,
-               chromium: str | None = None, timeout: float = 120.0, palette: bool = False) -> Path:
+def screenshot(
+    html: str | Path,
+    png: str | Path,
+    width: int = 1280,
+    height: int = 1600,
+    chromium: str | None = None,
+    timeout: float = 120.0,
+    palette: bool = False,
+) -> Path:
     """Load ``html`` (a local file) in headless Chromium and save a ``width`` x ``height`` PNG atomically.
 
     ``palette`` stores it with 256 colours (about 3x smaller; for screenshots kept in a repository).
@@ -38,10 +47,21 @@ def screenshot(html: str | Path, png: str | Path, width: int = 1280, height: int
     binary = find_chromium(chromium)
     with tempfile.TemporaryDirectory(prefix="wsol-chromium-") as tmp:
         shot = Path(tmp) / "shot.png"
-        cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
-               "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp}/profile",
-               f"--screenshot={shot}", f"--window-size={int(width)},{int(height)}",
-               "--virtual-time-budget=5000", page.as_uri()]
+        cmd = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--mute-audio",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp}/profile",
+            f"--screenshot={shot}",
+            f"--window-size={int(width)},{int(height)}",
+            "--virtual-time-budget=5000",
+            page.as_uri(),
+        ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as err:
@@ -61,22 +81,33 @@ def to_palette_png(data: bytes, colors: int = 256) -> bytes:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as img:
-        quantized = img.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT,
-                                                dither=Image.Dither.NONE)
+        quantized = img.convert("RGB").quantize(
+            colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
     buf = io.BytesIO()
     quantized.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
 
 
-def dump_dom(url: str, chromium: str | None = None, timeout: float = 120.0, width: int | None = None,
-             height: int = 1200) -> str:
+def dump_dom(
+    url: str, chromium: str | None = None, timeout: float = 120.0, width: int | None = None, height: int = 1200
+) -> str:
     """The page's DOM after its scripts ran (``--dump-dom``), e.g. to check a report's filters in a real browser.
     ``url`` is a ``file://`` URL (a fragment such as ``#cat=missed`` is kept); ``width`` sets the window width
     (the layout a phone or a desktop gets)."""
     binary = find_chromium(chromium)
     with tempfile.TemporaryDirectory(prefix="wsol-chromium-") as tmp:
-        cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-               f"--user-data-dir={tmp}/profile", "--virtual-time-budget=5000", "--dump-dom"]
+        cmd = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp}/profile",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ]
         cmd += [f"--window-size={int(width)},{int(height)}"] if width else []
         cmd.append(url)
         try:

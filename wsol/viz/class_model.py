@@ -48,8 +48,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from wsol.cams.hooks import check_grad_mode, model_logits, model_mode
-from wsol.fileio import atomic_write_bytes
 from wsol.drawing import IMAGENET_MEAN, IMAGENET_STD, denormalize_image, make_grid
+from wsol.fileio import atomic_write_bytes
 
 
 @dataclass
@@ -83,15 +83,15 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     return x.reshape(b, c, h, w)
 
 
-def valid_range(mean: Sequence[float] = IMAGENET_MEAN,
-                std: Sequence[float] = IMAGENET_STD) -> tuple[Tensor, Tensor]:
+def valid_range(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> tuple[Tensor, Tensor]:
     """(low, high) of each channel of ``(x − mean) / std`` for x ∈ [0, 1], shaped (1, 3, 1, 1)."""
     m, s = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
     return -m / s, (1 - m) / s
 
 
-def _start_images(n: int, channels: int, size: int | tuple[int, int], init: str, noise_std: float,
-                  gen: torch.Generator) -> Tensor:
+def _start_images(
+    n: int, channels: int, size: int | tuple[int, int], init: str, noise_std: float, gen: torch.Generator
+) -> Tensor:
     """Zeros (the dataset mean in normalised space) or N(0, noise_std²) drawn from ``gen``."""
     h, w = (size, size) if isinstance(size, int) else size
     if init == "mean":
@@ -125,8 +125,10 @@ def class_model_images(
     """
     check_grad_mode(False)
     if steps < 0 or lr <= 0 or l2 < 0 or jitter < 0 or blur_every < 0:
-        raise ValueError(f"need steps >= 0, lr > 0, l2 >= 0, jitter >= 0, blur_every >= 0; got steps={steps}, "
-                         f"lr={lr}, l2={l2}, jitter={jitter}, blur_every={blur_every}")
+        raise ValueError(
+            f"need steps >= 0, lr > 0, l2 >= 0, jitter >= 0, blur_every >= 0; got steps={steps}, "
+            f"lr={lr}, l2={l2}, jitter={jitter}, blur_every={blur_every}"
+        )
     device = next(model.parameters()).device
     cls = torch.as_tensor(classes, dtype=torch.long).reshape(-1).to(device)
     gen = torch.Generator().manual_seed(seed)
@@ -149,10 +151,12 @@ def class_model_images(
             with torch.no_grad():
                 rms = grad.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
                 if step == 0 and (rms == 0).any():
-                    warnings.warn(f"the class-score gradient is exactly zero at the start image for classes "
-                                  f"{cls[rms.flatten() == 0].tolist()} (dead ReLUs at the mean image); those "
-                                  "images will not change — start from noise (init='noise', --init noise)",
-                                  stacklevel=2)
+                    warnings.warn(
+                        f"the class-score gradient is exactly zero at the start image for classes "
+                        f"{cls[rms.flatten() == 0].tolist()} (dead ReLUs at the mean image); those "
+                        "images will not change — start from noise (init='noise', --init noise)",
+                        stacklevel=2,
+                    )
                 step_lr = lr * 0.5 * (1 + math.cos(math.pi * step / steps))  # cosine decay lets the steps settle
                 x = x.detach() + step_lr * grad / rms.clamp_min(1e-12)
                 if blur_every and (step + 1) % blur_every == 0:  # decays with the step, or it would win at the end
@@ -173,9 +177,15 @@ def stretch_contrast(image: np.ndarray, percentile: float = 1.0) -> np.ndarray:
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
-def render_class_models(result: ClassModelResult, class_names: Sequence[str], tile: int = 160,
-                        mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                        ncols: int = 5, stretch: bool = True) -> np.ndarray:
+def render_class_models(
+    result: ClassModelResult,
+    class_names: Sequence[str],
+    tile: int = 160,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    ncols: int = 5,
+    stretch: bool = True,
+) -> np.ndarray:
     """Grid of the class images (upscaled to ``tile`` px, nearest neighbour so pixels stay visible; contrast
     stretched unless ``stretch=False``), each captioned with its class name and the score before → after."""
     tiles = []
@@ -184,17 +194,30 @@ def render_class_models(result: ClassModelResult, class_names: Sequence[str], ti
         img = cv2.resize(stretch_contrast(img) if stretch else img, (tile, tile), interpolation=cv2.INTER_NEAREST)
         strip = np.full((34, tile, 3), 255, np.uint8)
         name = class_names[c] if c < len(class_names) else str(c)
-        cv2.putText(strip, name[: max(4, int(tile / 6.5))], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (20, 20, 20),
-                    1, cv2.LINE_AA)
+        cv2.putText(
+            strip,
+            name[: max(4, int(tile / 6.5))],
+            (3, 13),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.38,
+            (20, 20, 20),
+            1,
+            cv2.LINE_AA,
+        )
         s0, s1 = float(result.scores[0, i]), float(result.scores[-1, i])
-        cv2.putText(strip, f"S {s0:.2f} -> {s1:.2f}", (3, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (90, 90, 90), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            strip, f"S {s0:.2f} -> {s1:.2f}", (3, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (90, 90, 90), 1, cv2.LINE_AA
+        )
         tiles.append(np.concatenate([img, strip], 0))
     return make_grid(tiles, ncols=ncols, pad=4)
 
 
-def score_plot_png(result: ClassModelResult, class_names: Sequence[str], path: str | None = None,
-                   title: str = "gradient ascent on the input") -> bytes:
+def score_plot_png(
+    result: ClassModelResult,
+    class_names: Sequence[str],
+    path: str | None = None,
+    title: str = "gradient ascent on the input",
+) -> bytes:
     """Class score S_c against the step, one line per class (matplotlib Agg); PNG bytes, written if ``path``."""
     import matplotlib
 
@@ -205,8 +228,13 @@ def score_plot_png(result: ClassModelResult, class_names: Sequence[str], path: s
     cmap = plt.get_cmap("tab10" if scores.shape[1] <= 10 else "tab20")
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for i, c in enumerate(result.classes.tolist()):
-        ax.plot(np.arange(len(scores)), scores[:, i], color=cmap(i % cmap.N), lw=1.5,
-                label=class_names[c] if c < len(class_names) else str(c))
+        ax.plot(
+            np.arange(len(scores)),
+            scores[:, i],
+            color=cmap(i % cmap.N),
+            lw=1.5,
+            label=class_names[c] if c < len(class_names) else str(c),
+        )
     ax.set_xlabel("step")
     ax.set_ylabel("class score S_c (logit)")
     ax.set_title(title, fontsize=10)

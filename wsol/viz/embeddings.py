@@ -34,8 +34,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from wsol.cams.hooks import LayerCapture, model_mode
-from wsol.fileio import atomic_open, atomic_write_bytes, atomic_write_text
 from wsol.drawing import make_grid
+from wsol.fileio import atomic_open, atomic_write_bytes, atomic_write_text
 
 SAME_COLOR = (0, 170, 0)
 DIFF_COLOR = (220, 30, 30)
@@ -69,8 +69,10 @@ def load_embeddings(path: str | os.PathLike) -> Embeddings:
     labels = np.load(label_path)
     ids = ids_path.read_text(encoding="utf-8").splitlines()
     if features.ndim != 2 or len(labels) != len(features) or len(ids) != len(features):
-        raise ValueError(f"{feat_path}: features {features.shape}, {len(labels)} labels and {len(ids)} ids "
-                         "do not match; expected (N, D), N labels and N ids — write them again")
+        raise ValueError(
+            f"{feat_path}: features {features.shape}, {len(labels)} labels and {len(ids)} ids "
+            "do not match; expected (N, D), N labels and N ids — write them again"
+        )
     return Embeddings(features, labels, ids, feat_path)
 
 
@@ -82,9 +84,16 @@ def pooled_features(model: nn.Module, images: Tensor, layer: str) -> Tensor:
     return act.float().mean(dim=(2, 3))
 
 
-def extract_embeddings(model: nn.Module, dataset: torch.utils.data.Dataset, out_path: str | os.PathLike,
-                       layer: str = "backbone", batch_size: int = 64, workers: int = 0,
-                       device: str | torch.device = "cpu", desc: str = "features") -> Embeddings:
+def extract_embeddings(
+    model: nn.Module,
+    dataset: torch.utils.data.Dataset,
+    out_path: str | os.PathLike,
+    layer: str = "backbone",
+    batch_size: int = 64,
+    workers: int = 0,
+    device: str | torch.device = "cpu",
+    desc: str = "features",
+) -> Embeddings:
     """One batched pass over ``dataset`` writing the pooled ``layer`` features into ``out_path`` (.npy).
 
     The array is allocated on disk once the feature width is known (first batch) and filled batch by batch;
@@ -97,8 +106,9 @@ def extract_embeddings(model: nn.Module, dataset: torch.utils.data.Dataset, out_
     n = len(dataset)
     if n == 0:
         raise ValueError("cannot extract embeddings of an empty split")
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                                         collate_fn=collate_samples)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_samples
+    )
     tmp = feat_path.with_name(f".{feat_path.name}.tmp.npy")
     labels = np.empty(n, np.int64)
     ids: list[str] = []
@@ -109,8 +119,8 @@ def extract_embeddings(model: nn.Module, dataset: torch.utils.data.Dataset, out_
             if array is None:
                 array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, feats.shape[1]))
             start = len(ids)
-            array[start:start + len(feats)] = feats
-            labels[start:start + len(feats)] = batch["label"].numpy()
+            array[start : start + len(feats)] = feats
+            labels[start : start + len(feats)] = batch["label"].numpy()
             ids.extend(batch["image_id"])
         array.flush()
         del array
@@ -130,8 +140,9 @@ def _unit_rows(x: np.ndarray | Tensor) -> Tensor:
     return F.normalize(rows, dim=1, eps=1e-12)
 
 
-def cosine_topk(query: np.ndarray | Tensor, gallery: np.ndarray | Tensor, k: int, chunk_size: int = 1024,
-                exclude_self: bool = False) -> tuple[Tensor, Tensor]:
+def cosine_topk(
+    query: np.ndarray | Tensor, gallery: np.ndarray | Tensor, k: int, chunk_size: int = 1024, exclude_self: bool = False
+) -> tuple[Tensor, Tensor]:
     """Top-k gallery rows by cosine similarity for every query row: ``(similarities, indices)``, each (Q, k).
 
     Works on (query chunk × gallery chunk) blocks and merges a running top-k, so memory is
@@ -150,19 +161,19 @@ def cosine_topk(query: np.ndarray | Tensor, gallery: np.ndarray | Tensor, k: int
     out_sims = torch.empty(num_q, k)
     out_idx = torch.empty(num_q, k, dtype=torch.long)
     for qs in range(0, num_q, chunk_size):
-        q = _unit_rows(query[qs:qs + chunk_size])
+        q = _unit_rows(query[qs : qs + chunk_size])
         best_s = torch.full((len(q), 0), -float("inf"))
         best_i = torch.empty((len(q), 0), dtype=torch.long)
         for gs in range(0, num_g, chunk_size):
-            g = _unit_rows(gallery[gs:gs + chunk_size])
+            g = _unit_rows(gallery[gs : gs + chunk_size])
             sims = q @ g.T
             if exclude_self:
-                same = (torch.arange(qs, qs + len(q))[:, None] == torch.arange(gs, gs + len(g))[None, :])
+                same = torch.arange(qs, qs + len(q))[:, None] == torch.arange(gs, gs + len(g))[None, :]
                 sims.masked_fill_(same, -float("inf"))
             s, i = sims.topk(min(k, len(g)), dim=1)
             best_s, pos = torch.cat([best_s, s], 1).topk(min(k, best_s.shape[1] + s.shape[1]), dim=1)
             best_i = torch.cat([best_i, i + gs], 1).gather(1, pos)
-        out_sims[qs:qs + len(q)], out_idx[qs:qs + len(q)] = best_s, best_i
+        out_sims[qs : qs + len(q)], out_idx[qs : qs + len(q)] = best_s, best_i
     return out_sims, out_idx
 
 
@@ -195,20 +206,34 @@ def _tile(image: np.ndarray, color: tuple[int, int, int], lines: Sequence[str], 
     img = cv2.copyMakeBorder(img, 3, 3, 3, 3, cv2.BORDER_CONSTANT, value=color)
     strip = np.full((14 * len(lines) + 4, img.shape[1], 3), 255, np.uint8)
     for j, line in enumerate(lines):
-        cv2.putText(strip, line, (3, 13 + 14 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
-                    color if j == 0 else (30, 30, 30), 1, cv2.LINE_AA)
+        cv2.putText(
+            strip,
+            line,
+            (3, 13 + 14 * j),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.38,
+            color if j == 0 else (30, 30, 30),
+            1,
+            cv2.LINE_AA,
+        )
     return np.concatenate([img, strip], 0)
 
 
 def _fit(name: str, size: int) -> str:
     """Shorten a caption to what fits ``size`` px at the caption font (about 6.5 px per character)."""
     limit = max(4, int(size / 6.5))
-    return name if len(name) <= limit else name[:limit - 1] + "~"
+    return name if len(name) <= limit else name[: limit - 1] + "~"
 
 
-def retrieval_grid(query_images: Sequence[np.ndarray], query_labels: Sequence[int],
-                   neighbor_images: Sequence[Sequence[np.ndarray]], neighbor_labels: np.ndarray,
-                   neighbor_sims: np.ndarray, class_names: Sequence[str], tile: int = 112) -> np.ndarray:
+def retrieval_grid(
+    query_images: Sequence[np.ndarray],
+    query_labels: Sequence[int],
+    neighbor_images: Sequence[Sequence[np.ndarray]],
+    neighbor_labels: np.ndarray,
+    neighbor_sims: np.ndarray,
+    class_names: Sequence[str],
+    tile: int = 112,
+) -> np.ndarray:
     """One row per query: the query (blue frame) then its neighbours, framed green (same class) or red.
 
     Each tile is captioned with its class name and, for neighbours, the cosine similarity.
@@ -220,8 +245,14 @@ def retrieval_grid(query_images: Sequence[np.ndarray], query_labels: Sequence[in
         for j, n_img in enumerate(neighbor_images[qi]):
             nl = int(neighbor_labels[qi][j])
             color = SAME_COLOR if nl == ql else DIFF_COLOR
-            tiles.append(_tile(n_img, color, [f"#{j + 1}  sim {float(neighbor_sims[qi][j]):.3f}",
-                                              _fit(class_names[nl], tile)], tile))
+            tiles.append(
+                _tile(
+                    n_img,
+                    color,
+                    [f"#{j + 1}  sim {float(neighbor_sims[qi][j]):.3f}", _fit(class_names[nl], tile)],
+                    tile,
+                )
+            )
     return make_grid(tiles, ncols=1 + len(neighbor_images[0]), pad=4)
 
 
@@ -254,8 +285,15 @@ def pca_2d(features: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     return pca.fit_transform(x), pca.explained_variance_ratio_
 
 
-def scatter_png(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
-                xlabel: str, ylabel: str, path: str | os.PathLike | None = None) -> bytes:
+def scatter_png(
+    points: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    path: str | os.PathLike | None = None,
+) -> bytes:
     """Scatter plot coloured by class with a legend (matplotlib Agg); PNG bytes, also written if ``path``."""
     import matplotlib
 
@@ -266,8 +304,14 @@ def scatter_png(points: np.ndarray, labels: np.ndarray, class_names: Sequence[st
     fig, ax = plt.subplots(figsize=(7.5, 6), dpi=110)
     for c in np.unique(labels):
         sel = labels == c
-        ax.scatter(points[sel, 0], points[sel, 1], s=12, alpha=0.8, color=cmap(int(c) % cmap.N),
-                   label=class_names[int(c)] if 0 <= c < len(class_names) else str(c))
+        ax.scatter(
+            points[sel, 0],
+            points[sel, 1],
+            s=12,
+            alpha=0.8,
+            color=cmap(int(c) % cmap.N),
+            label=class_names[int(c)] if 0 <= c < len(class_names) else str(c),
+        )
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

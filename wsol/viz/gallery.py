@@ -27,8 +27,16 @@ def _pick_indices(labels: list[int], count: int) -> list[int]:
     return picked
 
 
-def render_gallery(checkpoint: str | Path, data_root: str | Path, split: str, threshold: float,
-                   out_png: str | Path, count: int = 24, panel: int = 160, device: str = "cpu") -> Path:
+def render_gallery(
+    checkpoint: str | Path,
+    data_root: str | Path,
+    split: str,
+    threshold: float,
+    out_png: str | Path,
+    count: int = 24,
+    panel: int = 160,
+    device: str = "cpu",
+) -> Path:
     """Draw ``count`` images (a few of every class) with their maps and boxes into one PNG grid; returns its path.
 
     Boxes and IoUs are the evaluator's (MaxBoxAcc v1 box at the threshold snapped to the evaluation grid, see

@@ -30,12 +30,12 @@ from tqdm import tqdm
 
 from wsol.data.imageio import read_image
 from wsol.data.records import collate_samples
+from wsol.drawing import render_localization, save_png
 from wsol.evaluation.base import threshold_index
 from wsol.evaluation.loop import gt_boxes_of_batch
 from wsol.fileio import atomic_write_json, safe_join
 from wsol.localization import EVAL_SIZE, threshold_ious, threshold_levels, threshold_list
 from wsol.localization.maps import prepare_eval_maps
-from wsol.drawing import render_localization, save_png
 from wsol.viz.taxonomy import category_names, classify
 
 THUMB_SIZE = 160
@@ -45,8 +45,10 @@ CROP_RESIZE = 256  # resize_crop protocol: resize to 256, centre crop 224 (as re
 def count_regions(q: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """Number of 8-connected regions of ``q > int(tau * max q)`` per quantised map (B, H, W): the evaluator's rule."""
     levels = threshold_levels(q.reshape(len(q), -1).max(axis=1), tau)[:, 0]
-    return np.array([cv2.connectedComponents((m > lev).astype(np.uint8), connectivity=8)[0] - 1
-                     for m, lev in zip(q, levels)], np.int64)
+    return np.array(
+        [cv2.connectedComponents((m > lev).astype(np.uint8), connectivity=8)[0] - 1 for m, lev in zip(q, levels)],
+        np.int64,
+    )
 
 
 def snap_threshold(threshold: float, interval: float = 0.01) -> float:
@@ -67,19 +69,19 @@ def eval_frame_image(image: np.ndarray, protocol: str, size: int = THUMB_SIZE) -
     if protocol == "resize_crop":
         image = cv2.resize(image, (CROP_RESIZE, CROP_RESIZE), interpolation=cv2.INTER_AREA)
         o = (CROP_RESIZE - EVAL_SIZE) // 2
-        image = image[o:o + EVAL_SIZE, o:o + EVAL_SIZE]
+        image = image[o : o + EVAL_SIZE, o : o + EVAL_SIZE]
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
 @torch.no_grad()
-def _passes(source: Any, threshold: float, indices: Sequence[int] | None, batch_size: int, workers: int,
-            progress: bool) -> Iterator[tuple[list[int], dict[str, Any], dict[str, Any]]]:
+def _passes(
+    source: Any, threshold: float, indices: Sequence[int] | None, batch_size: int, workers: int, progress: bool
+) -> Iterator[tuple[list[int], dict[str, Any], dict[str, Any]]]:
     """Yield (dataset indices, batch, per-image results of the batch) over the split (or ``indices``)."""
     protocol = str(source.config.data.get("protocol") or "resize")
     dataset = source.dataset if indices is None else Subset(source.dataset, list(indices))
     order = list(range(len(source.dataset))) if indices is None else list(indices)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        collate_fn=collate_samples)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_samples)
     model, device, start = source.model.to(source.device), source.device, 0
     tau = np.array([threshold], np.float64)
     for batch in tqdm(loader, desc="per-image", disable=not progress, leave=False):
@@ -96,40 +98,75 @@ def _passes(source: Any, threshold: float, indices: Sequence[int] | None, batch_
         regions = count_regions(q, tau)
         top1 = top.indices[:, 0].cpu().numpy()
         codes, _ = classify(res.boxes_v1[:, 0], gt, top1 == batch["label"].numpy(), regions > 0)
-        out = dict(norm=norm_np, boxes=res.boxes_v1[:, 0], iou=res.iou_v1[:, 0], gt=gt, regions=regions,
-                   topk=top.indices.cpu().numpy(), score=top.values[:, 0].cpu().numpy(),
-                   categories=category_names(codes), protocol=protocol)
-        yield order[start:start + len(ids)], batch, out
+        out = dict(
+            norm=norm_np,
+            boxes=res.boxes_v1[:, 0],
+            iou=res.iou_v1[:, 0],
+            gt=gt,
+            regions=regions,
+            topk=top.indices.cpu().numpy(),
+            score=top.values[:, 0].cpu().numpy(),
+            categories=category_names(codes),
+            protocol=protocol,
+        )
+        yield order[start : start + len(ids)], batch, out
         start += len(ids)
 
 
-def _render(source: Any, index: int, batch: dict[str, Any], out: dict[str, Any], j: int, size: int,
-            title: str | None) -> np.ndarray:
+def _render(
+    source: Any, index: int, batch: dict[str, Any], out: dict[str, Any], j: int, size: int, title: str | None
+) -> np.ndarray:
     """The thumbnail of image ``j`` of a batch, in the eval frame scaled to ``size``."""
     image = read_image(source.info.image_path(index), source.info.origin(index))
     image = eval_frame_image(image, out["protocol"], size)
     scale = size / EVAL_SIZE
     mask = batch["mask"][j].numpy() if batch.get("mask") is not None else None
     # wsolevaluation boxes are pixel indices; draw them through the pixel centres of the thumbnail
-    return render_localization(image, out["norm"][j], (out["gt"][j] + 0.5) * scale - 0.5,
-                               (out["boxes"][j][None] + 0.5) * scale - 0.5, [float(out["iou"][j])], mask, title)
+    return render_localization(
+        image,
+        out["norm"][j],
+        (out["gt"][j] + 0.5) * scale - 0.5,
+        (out["boxes"][j][None] + 0.5) * scale - 0.5,
+        [float(out["iou"][j])],
+        mask,
+        title,
+    )
 
 
 def _record(index: int, batch: dict[str, Any], out: dict[str, Any], j: int, names: list[str]) -> dict[str, Any]:
     label, topk = int(batch["label"][j]), [int(c) for c in out["topk"][j]]
     iou = float(out["iou"][j])
     return {
-        "index": index, "image_id": str(batch["image_id"][j]), "label": label, "class_name": names[label],
-        "pred": topk[0], "pred_name": names[topk[0]], "top5": topk, "score": round(float(out["score"][j]), 4),
-        "class_correct": topk[0] == label, "top5_correct": label in topk, "iou": iou, "loc_correct": iou >= 0.5,
-        "box": [int(v) for v in out["boxes"][j]], "gt_boxes": np.asarray(out["gt"][j]).astype(int).tolist(),
-        "num_regions": int(out["regions"][j]), "category": out["categories"][j],
+        "index": index,
+        "image_id": str(batch["image_id"][j]),
+        "label": label,
+        "class_name": names[label],
+        "pred": topk[0],
+        "pred_name": names[topk[0]],
+        "top5": topk,
+        "score": round(float(out["score"][j]), 4),
+        "class_correct": topk[0] == label,
+        "top5_correct": label in topk,
+        "iou": iou,
+        "loc_correct": iou >= 0.5,
+        "box": [int(v) for v in out["boxes"][j]],
+        "gt_boxes": np.asarray(out["gt"][j]).astype(int).tolist(),
+        "num_regions": int(out["regions"][j]),
+        "category": out["categories"][j],
     }
 
 
-def analyse_split(source: Any, threshold: float, thumb_dir: str | Path | None = None, *, batch_size: int = 32,
-                  workers: int = 0, thumb_size: int = THUMB_SIZE, cam_curve_interval: float = 0.01,
-                  progress: bool = True) -> list[dict[str, Any]]:
+def analyse_split(
+    source: Any,
+    threshold: float,
+    thumb_dir: str | Path | None = None,
+    *,
+    batch_size: int = 32,
+    workers: int = 0,
+    thumb_size: int = THUMB_SIZE,
+    cam_curve_interval: float = 0.01,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """One record per image of ``source`` (a :class:`wsol.viz.source.VizSource`) at the CAM ``threshold``.
 
     With ``thumb_dir``, each image's overlay is saved there as ``<index:06d>.png`` and that file name goes into
@@ -158,9 +195,18 @@ def _save_thumb(thumb_dir: Path, image: np.ndarray, index: int) -> str:
     return name
 
 
-def write_thumbnails(source: Any, records: Sequence[dict[str, Any]], indices: Sequence[int], threshold: float,
-                     thumb_dir: str | Path, *, thumb_size: int = THUMB_SIZE, batch_size: int = 32,
-                     cam_curve_interval: float = 0.01, progress: bool = True) -> None:
+def write_thumbnails(
+    source: Any,
+    records: Sequence[dict[str, Any]],
+    indices: Sequence[int],
+    threshold: float,
+    thumb_dir: str | Path,
+    *,
+    thumb_size: int = THUMB_SIZE,
+    batch_size: int = 32,
+    cam_curve_interval: float = 0.01,
+    progress: bool = True,
+) -> None:
     """A second pass over the chosen images only: save their overlays and set ``thumb`` in their records
     (for splits too large to keep a thumbnail of every image)."""
     tau = snap_threshold(threshold, cam_curve_interval)
@@ -169,12 +215,19 @@ def write_thumbnails(source: Any, records: Sequence[dict[str, Any]], indices: Se
     by_index = {int(r["index"]): r for r in records}
     for idx, batch, out in _passes(source, tau, sorted(set(indices)), batch_size, 0, progress):
         for j, index in enumerate(idx):
-            by_index[index]["thumb"] = _save_thumb(thumb_dir, _render(source, index, batch, out, j, thumb_size, None),
-                                                   index)
+            by_index[index]["thumb"] = _save_thumb(
+                thumb_dir, _render(source, index, batch, out, j, thumb_size, None), index
+            )
 
 
-def render_panels(source: Any, indices: Sequence[int], threshold: float, size: int = THUMB_SIZE,
-                  cam_curve_interval: float = 0.01, progress: bool = False) -> list[np.ndarray]:
+def render_panels(
+    source: Any,
+    indices: Sequence[int],
+    threshold: float,
+    size: int = THUMB_SIZE,
+    cam_curve_interval: float = 0.01,
+    progress: bool = False,
+) -> list[np.ndarray]:
     """Overlays of the chosen images (in the given order) with a ``gt>pred`` caption, for grids."""
     tau = snap_threshold(threshold, cam_curve_interval)
     names = class_names_of(source)
@@ -215,8 +268,10 @@ def load_evaluation(path: str | Path, split: str) -> dict[str, Any]:
     if not isinstance(result, dict) or "top1_cls" not in result:
         raise ValueError(f"{path} is not an evaluation of `wsol evaluate` (no 'top1_cls' key)")
     if result.get("split") not in (None, split):
-        raise ValueError(f"{path} evaluates split {result['split']!r}, not {split!r}; pass --split "
-                         f"{result['split']} or another evaluation file")
+        raise ValueError(
+            f"{path} evaluates split {result['split']!r}, not {split!r}; pass --split "
+            f"{result['split']} or another evaluation file"
+        )
     return result
 
 
@@ -232,8 +287,9 @@ def same_checkpoint(evaluation: dict[str, Any], checkpoint: str | Path) -> bool:
         return Path(named).name == Path(checkpoint).name and not Path(named).exists()
 
 
-def choose_threshold(explicit: float | None, evaluation: dict[str, Any] | None,
-                     checkpoint: str | Path) -> tuple[float, str]:
+def choose_threshold(
+    explicit: float | None, evaluation: dict[str, Any] | None, checkpoint: str | Path
+) -> tuple[float, str]:
     """The CAM threshold to look at and where it comes from: ``explicit``, else the evaluation's
     ``fixed/threshold`` (chosen on val), else the checkpoint's stored ``localization`` threshold."""
     if explicit is not None:
@@ -246,5 +302,7 @@ def choose_threshold(explicit: float | None, evaluation: dict[str, Any] | None,
     loc = checkpoint_meta(checkpoint).get("localization")
     if isinstance(loc, dict) and "threshold" in loc:
         return float(loc["threshold"]), f"stored in the checkpoint (chosen on {loc.get('split', 'val')})"
-    raise ValueError(f"no CAM threshold: no evaluation with a fixed/threshold and checkpoint {checkpoint} stores "
-                     "none; pass --threshold, or evaluate with `wsol evaluate --fixed-threshold-from val`")
+    raise ValueError(
+        f"no CAM threshold: no evaluation with a fixed/threshold and checkpoint {checkpoint} stores "
+        "none; pass --threshold, or evaluate with `wsol evaluate --fixed-threshold-from val`"
+    )

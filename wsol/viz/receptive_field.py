@@ -103,8 +103,10 @@ IDENTITY = ReceptiveField((1, 1), (1, 1), (0.0, 0.0))
 def envelope(fields: list[ReceptiveField]) -> ReceptiveField:
     """The field that sees the union of the boxes of several branches; their jumps must agree."""
     if len({f.jump for f in fields}) > 1:
-        raise ValueError(f"branches with different jumps {[f.jump for f in fields]} meet: the receptive field "
-                         "is not the same for every unit")
+        raise ValueError(
+            f"branches with different jumps {[f.jump for f in fields]} meet: the receptive field "
+            "is not the same for every unit"
+        )
     lo = [min(f.start[a] - (f.size[a] - 1) / 2 for f in fields) for a in range(2)]
     hi = [max(f.start[a] + (f.size[a] - 1) / 2 for f in fields) for a in range(2)]
     size = tuple(int(round(hi[a] - lo[a])) + 1 for a in range(2))
@@ -127,19 +129,84 @@ GLOBAL = _Global()
 
 
 _POINTWISE_MODULES = (
-    nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LocalResponseNorm, nn.Identity, nn.Dropout, nn.Dropout2d,
-    nn.AlphaDropout, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
-    nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.LogSigmoid,
+    nn.modules.batchnorm._NormBase,
+    nn.GroupNorm,
+    nn.LocalResponseNorm,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.AlphaDropout,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Softplus,
+    nn.LogSigmoid,
 )
 _POINTWISE_FUNCTIONS = {
-    operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.iadd, operator.imul,
-    torch.add, torch.sub, torch.mul, torch.div, torch.relu, torch.sigmoid, torch.tanh, torch.clamp,
-    torch.maximum, torch.minimum, F.relu, F.relu6, F.leaky_relu, F.gelu, F.silu, F.hardswish, F.hardsigmoid,
-    F.elu, F.dropout, F.dropout2d, F.sigmoid, F.tanh, torchvision.ops.stochastic_depth,
+    operator.add,
+    operator.sub,
+    operator.mul,
+    operator.truediv,
+    operator.neg,
+    operator.iadd,
+    operator.imul,
+    torch.add,
+    torch.sub,
+    torch.mul,
+    torch.div,
+    torch.relu,
+    torch.sigmoid,
+    torch.tanh,
+    torch.clamp,
+    torch.maximum,
+    torch.minimum,
+    F.relu,
+    F.relu6,
+    F.leaky_relu,
+    F.gelu,
+    F.silu,
+    F.hardswish,
+    F.hardsigmoid,
+    F.elu,
+    F.dropout,
+    F.dropout2d,
+    F.sigmoid,
+    F.tanh,
+    torchvision.ops.stochastic_depth,
 }
 _POINTWISE_METHODS = {
-    "add", "add_", "sub", "mul", "mul_", "div", "relu", "relu_", "sigmoid", "tanh", "clamp", "clamp_min",
-    "clone", "contiguous", "float", "half", "to", "type_as", "detach", "neg",
+    "add",
+    "add_",
+    "sub",
+    "mul",
+    "mul_",
+    "div",
+    "relu",
+    "relu_",
+    "sigmoid",
+    "tanh",
+    "clamp",
+    "clamp_min",
+    "clone",
+    "contiguous",
+    "float",
+    "half",
+    "to",
+    "type_as",
+    "detach",
+    "neg",
 }
 # positional parameter names of the functional convolutions / poolings (builtins have no signature)
 _FUNCTIONAL_ARGS: dict[Callable, tuple[str, ...]] = {
@@ -183,8 +250,10 @@ def _through_leaf(module: nn.Module, rf: ReceptiveField) -> ReceptiveField | _Un
     window = _module_window(module)
     if window is not None:
         return rf.through(*window)
-    if isinstance(module, nn.modules.padding._ReflectionPadNd | nn.modules.padding._ReplicationPadNd
-                  | nn.modules.padding._ConstantPadNd):
+    if isinstance(
+        module,
+        nn.modules.padding._ReflectionPadNd | nn.modules.padding._ReplicationPadNd | nn.modules.padding._ConstantPadNd,
+    ):
         left, _, top, _ = module.padding  # (left, right, top, bottom): unit u is input unit u - pad
         return ReceptiveField(rf.size, rf.jump, (rf.start[0] - top * rf.jump[0], rf.start[1] - left * rf.jump[1]))
     if isinstance(module, _POINTWISE_MODULES):
@@ -294,19 +363,24 @@ def receptive_field(model: nn.Module, layer: str) -> ReceptiveField:
     """
     module = resolve_layers(model, [layer])[0]
     root, prefix = model, ""
-    if (layer == "backbone" or layer.startswith("backbone.")) and isinstance(getattr(model, "backbone", None),
-                                                                           nn.Module) and _is_wsol_model(model):
+    if (
+        (layer == "backbone" or layer.startswith("backbone."))
+        and isinstance(getattr(model, "backbone", None), nn.Module)
+        and _is_wsol_model(model)
+    ):
         root, prefix = model.backbone, "backbone."
     with model_mode(model, "eval"):
         if module is root:
             result = _propagate(_trace(root, None), root, IDENTITY, None)
         else:
-            rel = layer[len(prefix):] if prefix else layer
+            rel = layer[len(prefix) :] if prefix else layer
             try:
                 graph = _trace(root, rel)
             except Exception as exc:  # fx raises many error types for untraceable Python control flow
-                raise ValueError(f"cannot compute the receptive field of layer {layer!r}: torch.fx could not trace "
-                                 f"{type(root).__name__} ({type(exc).__name__}: {exc})") from None
+                raise ValueError(
+                    f"cannot compute the receptive field of layer {layer!r}: torch.fx could not trace "
+                    f"{type(root).__name__} ({type(exc).__name__}: {exc})"
+                ) from None
             result = _propagate(graph, root, IDENTITY, rel)
     if not isinstance(result, ReceptiveField):
         reason = result.reason if isinstance(result, _Unknown) else "its output does not depend on the input image"

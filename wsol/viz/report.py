@@ -22,15 +22,26 @@ from wsol.viz.per_image import write_records
 from wsol.viz.taxonomy import CATEGORIES, count_categories
 
 METRIC_ROWS = [  # (label, oracle key, fixed key)
-    ("Top-1 classification", "top1_cls", None), ("Top-5 classification", "top5_cls", None),
+    ("Top-1 classification", "top1_cls", None),
+    ("Top-5 classification", "top5_cls", None),
     ("MaxBoxAcc (v1, IoU 0.5)", "oracle/maxboxacc", "fixed/boxacc"),
     ("MaxBoxAccV2 (IoU 0.3/0.5/0.7)", "oracle/maxboxacc_v2", "fixed/boxacc_v2"),
-    ("GT-known Loc", "oracle/gt_known_loc", "fixed/gt_known_loc"), ("Top-1 Loc", "oracle/top1_loc", "fixed/top1_loc"),
-    ("Top-5 Loc", "oracle/top5_loc", "fixed/top5_loc"), ("PxAP (threshold-free)", "pxap", None),
-    ("PIoU", "oracle/piou", "fixed/piou"), ("CAM threshold", "oracle/maxboxacc_threshold", "fixed/threshold"),
+    ("GT-known Loc", "oracle/gt_known_loc", "fixed/gt_known_loc"),
+    ("Top-1 Loc", "oracle/top1_loc", "fixed/top1_loc"),
+    ("Top-5 Loc", "oracle/top5_loc", "fixed/top5_loc"),
+    ("PxAP (threshold-free)", "pxap", None),
+    ("PIoU", "oracle/piou", "fixed/piou"),
+    ("CAM threshold", "oracle/maxboxacc_threshold", "fixed/threshold"),
 ]
-CATEGORY_COLORS = {"correct": "#2e9d4f", "wrong class": "#7a6fb0", "missed": "#d64545", "several instances": "#e08a1e",
-                   "too large": "#c9a400", "part only": "#2f7fd1", "misplaced": "#c2569b"}
+CATEGORY_COLORS = {
+    "correct": "#2e9d4f",
+    "wrong class": "#7a6fb0",
+    "missed": "#d64545",
+    "several instances": "#e08a1e",
+    "too large": "#c9a400",
+    "part only": "#2f7fd1",
+    "misplaced": "#c2569b",
+}
 
 CSS = """
 *{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
@@ -100,17 +111,20 @@ def _fmt(value: Any, digits: int = 2) -> str:
 def metrics_table(evaluation: dict[str, Any], split: str) -> str:
     """Oracle vs fixed-threshold rows (rows absent from the evaluation are left out)."""
     src = evaluation.get("fixed_threshold_from") or "val"
-    rows = [f"<tr><th>metric</th><th>oracle (best threshold on {esc(split)})</th>"
-            f"<th>fixed (threshold chosen on {esc(src)})</th></tr>"]
+    rows = [
+        f"<tr><th>metric</th><th>oracle (best threshold on {esc(split)})</th>"
+        f"<th>fixed (threshold chosen on {esc(src)})</th></tr>"
+    ]
     for label, oracle, fixed in METRIC_ROWS:
         o, f = evaluation.get(oracle), evaluation.get(fixed) if fixed else None
         if o is None and f is None:
             continue
         digits = 2 if "threshold" not in (oracle or "") else 3
         # threshold-free figures (classification, PxAP) are the same in both columns
-        fixed_cell = _fmt(f, digits) if fixed else f"<span class=\"free\">{_fmt(o, digits)}</span>"
-        rows.append(f"<tr><td>{esc(label)}</td><td class=\"num\">{_fmt(o, digits)}</td>"
-                    f"<td class=\"num\">{fixed_cell}</td></tr>")
+        fixed_cell = _fmt(f, digits) if fixed else f'<span class="free">{_fmt(o, digits)}</span>'
+        rows.append(
+            f'<tr><td>{esc(label)}</td><td class="num">{_fmt(o, digits)}</td><td class="num">{fixed_cell}</td></tr>'
+        )
     return "<table>" + "".join(rows) + "</table>"
 
 
@@ -121,10 +135,12 @@ def taxonomy_table(records: Sequence[dict[str, Any]]) -> str:
     rows = ["<tr><th>category</th><th>images</th><th>share</th><th></th></tr>"]
     for name, n in counts.items():
         share = 100.0 * n / total
-        rows.append(f"<tr class=\"pick\" data-cat=\"{esc(name)}\"><td>{esc(name)}</td><td class=\"num\">{n}</td>"
-                    f"<td class=\"num\">{share:.1f}%</td><td><div class=\"bar\" style=\"width:{share:.1f}%;"
-                    f"background:{CATEGORY_COLORS.get(name, '#888')}\"></div></td></tr>")
-    return "<table class=\"bars\">" + "".join(rows) + "</table>"
+        rows.append(
+            f'<tr class="pick" data-cat="{esc(name)}"><td>{esc(name)}</td><td class="num">{n}</td>'
+            f'<td class="num">{share:.1f}%</td><td><div class="bar" style="width:{share:.1f}%;'
+            f'background:{CATEGORY_COLORS.get(name, "#888")}"></div></td></tr>'
+        )
+    return '<table class="bars">' + "".join(rows) + "</table>"
 
 
 def class_table(records: Sequence[dict[str, Any]]) -> str:
@@ -132,16 +148,20 @@ def class_table(records: Sequence[dict[str, Any]]) -> str:
     by_class: dict[int, list[dict[str, Any]]] = {}
     for r in records:
         by_class.setdefault(int(r["label"]), []).append(r)
-    rows = ["<tr><th>class</th><th>images</th><th>top-1 cls</th><th>GT-known loc</th><th>top-1 loc</th>"
-            "<th>mean IoU</th></tr>"]
+    rows = [
+        "<tr><th>class</th><th>images</th><th>top-1 cls</th><th>GT-known loc</th><th>top-1 loc</th>"
+        "<th>mean IoU</th></tr>"
+    ]
     for label in sorted(by_class):
         rs = by_class[label]
         pct = [100.0 * sum(bool(r[k]) for r in rs) / len(rs) for k in ("class_correct", "loc_correct")]
         top1 = 100.0 * sum(r["category"] == "correct" for r in rs) / len(rs)
         iou = sum(r["iou"] for r in rs) / len(rs)
-        rows.append(f"<tr><td>{esc(rs[0]['class_name'])}</td><td class=\"num\">{len(rs)}</td><td class=\"num\">"
-                    f"{pct[0]:.1f}</td><td class=\"num\">{pct[1]:.1f}</td><td class=\"num\">{top1:.1f}</td>"
-                    f"<td class=\"num\">{iou:.3f}</td></tr>")
+        rows.append(
+            f'<tr><td>{esc(rs[0]["class_name"])}</td><td class="num">{len(rs)}</td><td class="num">'
+            f'{pct[0]:.1f}</td><td class="num">{pct[1]:.1f}</td><td class="num">{top1:.1f}</td>'
+            f'<td class="num">{iou:.3f}</td></tr>'
+        )
     return "<table>" + "".join(rows) + "</table>"
 
 
@@ -165,37 +185,56 @@ def gallery_sample(records: Sequence[dict[str, Any]], limit: int) -> list[int]:
 
 def _card(r: dict[str, Any], thumb_prefix: str) -> str:
     cat = r["category"]
-    attrs = (f"data-idx=\"{int(r['index'])}\" data-cls=\"{int(r['label'])}\" data-cname=\"{esc(r['class_name'])}\" "
-             f"data-cat=\"{esc(cat)}\" data-iou=\"{float(r['iou']):.4f}\" data-id=\"{esc(r['image_id'])}\" "
-             f"data-loc=\"{int(cat == 'correct')}\" data-box=\"{int(bool(r['loc_correct']))}\" "
-             f"data-clsok=\"{int(bool(r['class_correct']))}\"")
+    attrs = (
+        f'data-idx="{int(r["index"])}" data-cls="{int(r["label"])}" data-cname="{esc(r["class_name"])}" '
+        f'data-cat="{esc(cat)}" data-iou="{float(r["iou"]):.4f}" data-id="{esc(r["image_id"])}" '
+        f'data-loc="{int(cat == "correct")}" data-box="{int(bool(r["loc_correct"]))}" '
+        f'data-clsok="{int(bool(r["class_correct"]))}"'
+    )
     img = ""
     if r.get("thumb"):
-        img = (f"<img src=\"{esc(thumb_prefix + r['thumb'])}\" alt=\"{esc(r['image_id'])}\" loading=\"lazy\" "
-               f"width=\"160\" height=\"160\">")
+        img = (
+            f'<img src="{esc(thumb_prefix + r["thumb"])}" alt="{esc(r["image_id"])}" loading="lazy" '
+            f'width="160" height="160">'
+        )
     pred = "" if r["class_correct"] else f" → {esc(r['pred_name'])}"
-    return (f"<figure class=\"card\" {attrs}>{img}<figcaption><div class=\"cap\"><span class=\"badge\" "
-            f"style=\"background:{CATEGORY_COLORS.get(cat, '#888')}\">{esc(cat)}</span><b>IoU {float(r['iou']):.2f}"
-            f"</b></div>"
-            f"{esc(r['class_name'])}{pred} ({float(r['score']):.2f})<br><span class=\"id\">{esc(r['image_id'])}"
-            f"</span></figcaption></figure>")
+    return (
+        f'<figure class="card" {attrs}>{img}<figcaption><div class="cap"><span class="badge" '
+        f'style="background:{CATEGORY_COLORS.get(cat, "#888")}">{esc(cat)}</span><b>IoU {float(r["iou"]):.2f}'
+        f"</b></div>"
+        f'{esc(r["class_name"])}{pred} ({float(r["score"]):.2f})<br><span class="id">{esc(r["image_id"])}'
+        f"</span></figcaption></figure>"
+    )
 
 
 def _controls(records: Sequence[dict[str, Any]]) -> str:
     classes = sorted({(int(r["label"]), r["class_name"]) for r in records})
-    cls = "".join(f"<option value=\"{c}\">{esc(name)}</option>" for c, name in classes)
-    cats = "".join(f"<option value=\"{esc(c)}\">{esc(c)}</option>" for c in CATEGORIES)
-    ok = [("", "all"), ("loc:1", "top-1 loc correct"), ("loc:0", "top-1 loc wrong"),
-          ("box:1", "box right (IoU ≥ 0.5)"), ("box:0", "box wrong (IoU < 0.5)"), ("clsok:1", "class right"),
-          ("clsok:0", "class wrong")]
-    oks = "".join(f"<option value=\"{v}\">{esc(t)}</option>" for v, t in ok)
-    sorts = [("iou-asc", "IoU, worst first"), ("iou-desc", "IoU, best first"), ("class", "class"),
-             ("id", "image id"), ("index", "dataset order")]
-    srt = "".join(f"<option value=\"{v}\">{esc(t)}</option>" for v, t in sorts)
-    return (f"<div class=\"controls\"><label>Class <select id=\"f-class\"><option value=\"\">all</option>{cls}"
-            f"</select></label><label>Failure <select id=\"f-cat\"><option value=\"\">all</option>{cats}</select>"
-            f"</label><label>Result <select id=\"f-ok\">{oks}</select></label><label>Sort <select id=\"sort\">"
-            f"{srt}</select></label><span id=\"shown\"></span></div>")
+    cls = "".join(f'<option value="{c}">{esc(name)}</option>' for c, name in classes)
+    cats = "".join(f'<option value="{esc(c)}">{esc(c)}</option>' for c in CATEGORIES)
+    ok = [
+        ("", "all"),
+        ("loc:1", "top-1 loc correct"),
+        ("loc:0", "top-1 loc wrong"),
+        ("box:1", "box right (IoU ≥ 0.5)"),
+        ("box:0", "box wrong (IoU < 0.5)"),
+        ("clsok:1", "class right"),
+        ("clsok:0", "class wrong"),
+    ]
+    oks = "".join(f'<option value="{v}">{esc(t)}</option>' for v, t in ok)
+    sorts = [
+        ("iou-asc", "IoU, worst first"),
+        ("iou-desc", "IoU, best first"),
+        ("class", "class"),
+        ("id", "image id"),
+        ("index", "dataset order"),
+    ]
+    srt = "".join(f'<option value="{v}">{esc(t)}</option>' for v, t in sorts)
+    return (
+        f'<div class="controls"><label>Class <select id="f-class"><option value="">all</option>{cls}'
+        f'</select></label><label>Failure <select id="f-cat"><option value="">all</option>{cats}</select>'
+        f'</label><label>Result <select id="f-ok">{oks}</select></label><label>Sort <select id="sort">'
+        f'{srt}</select></label><span id="shown"></span></div>'
+    )
 
 
 def _check(records: Sequence[dict[str, Any]], evaluation: dict[str, Any] | None, threshold: float) -> str:
@@ -203,45 +242,70 @@ def _check(records: Sequence[dict[str, Any]], evaluation: dict[str, Any] | None,
     n = max(len(records), 1)
     known = 100.0 * sum(bool(r["loc_correct"]) for r in records) / n
     top1 = 100.0 * sum(r["category"] == "correct" for r in records) / n
-    text = (f"At CAM threshold {threshold:.2f}: GT-known Loc {known:.2f}%, Top-1 Loc {top1:.2f}% over "
-            f"{len(records)} images")
-    if evaluation and isinstance(evaluation.get("fixed/threshold"), (int, float)) \
-            and abs(evaluation["fixed/threshold"] - threshold) < 1e-9:
-        text += (f" (evaluation: {_fmt(evaluation.get('fixed/gt_known_loc'))}% and "
-                 f"{_fmt(evaluation.get('fixed/top1_loc'))}%)")
-    return f"<p class=\"note\">{esc(text)}.</p>"
+    text = (
+        f"At CAM threshold {threshold:.2f}: GT-known Loc {known:.2f}%, Top-1 Loc {top1:.2f}% over {len(records)} images"
+    )
+    if (
+        evaluation
+        and isinstance(evaluation.get("fixed/threshold"), (int, float))
+        and abs(evaluation["fixed/threshold"] - threshold) < 1e-9
+    ):
+        text += (
+            f" (evaluation: {_fmt(evaluation.get('fixed/gt_known_loc'))}% and "
+            f"{_fmt(evaluation.get('fixed/top1_loc'))}%)"
+        )
+    return f'<p class="note">{esc(text)}.</p>'
 
 
-def render_html(records: Sequence[dict[str, Any]], evaluation: dict[str, Any] | None, meta: dict[str, Any],
-                curve_files: Sequence[str] = (), thumb_prefix: str = "assets/thumbs/") -> str:
+def render_html(
+    records: Sequence[dict[str, Any]],
+    evaluation: dict[str, Any] | None,
+    meta: dict[str, Any],
+    curve_files: Sequence[str] = (),
+    thumb_prefix: str = "assets/thumbs/",
+) -> str:
     """The whole page as a string; ``curve_files`` and thumbnails are paths relative to ``index.html``."""
     split, threshold = str(meta.get("split", "?")), float(meta["threshold"])
     title = f"WSOL evaluation report — {meta.get('checkpoint', '?')} on {split}"
-    sub = (f"{len(records)} images · data {meta.get('data', '?')} · gallery threshold {threshold:.2f} "
-           f"({meta.get('threshold_source', '?')}) · generated {meta.get('generated', '')}")
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-             f"content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title><style>{CSS}</style>"
-             f"</head><body><header><h1>{esc(title)}</h1><p>{esc(sub)}</p></header><main>"]
-    summary = metrics_table(evaluation, split) if evaluation else "<p class=\"note\">no evaluation figures</p>"
-    parts.append(f"<section><div class=\"row\"><div><h2>Summary metrics</h2>{summary}<p class=\"note\">"
-                 "oracle: the CAM threshold that is best on this split (wsolevaluation's protocol, optimistic); "
-                 "fixed: the threshold chosen on val and applied here (what a user gets). Percent.</p>"
-                 f"{_check(records, evaluation, threshold)}</div><div><h2>Failure taxonomy</h2>"
-                 f"{taxonomy_table(records)}<p class=\"note\">Precedence: wrong class, correct (IoU ≥ 0.5), missed, "
-                 "several instances, too large, part only, misplaced. Click a row to filter the gallery.</p>"
-                 "</div></div></section>")
+    sub = (
+        f"{len(records)} images · data {meta.get('data', '?')} · gallery threshold {threshold:.2f} "
+        f"({meta.get('threshold_source', '?')}) · generated {meta.get('generated', '')}"
+    )
+    parts = [
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        f'content="width=device-width, initial-scale=1"><title>{esc(title)}</title><style>{CSS}</style>'
+        f"</head><body><header><h1>{esc(title)}</h1><p>{esc(sub)}</p></header><main>"
+    ]
+    summary = metrics_table(evaluation, split) if evaluation else '<p class="note">no evaluation figures</p>'
+    parts.append(
+        f'<section><div class="row"><div><h2>Summary metrics</h2>{summary}<p class="note">'
+        "oracle: the CAM threshold that is best on this split (wsolevaluation's protocol, optimistic); "
+        "fixed: the threshold chosen on val and applied here (what a user gets). Percent.</p>"
+        f"{_check(records, evaluation, threshold)}</div><div><h2>Failure taxonomy</h2>"
+        f'{taxonomy_table(records)}<p class="note">Precedence: wrong class, correct (IoU ≥ 0.5), missed, '
+        "several instances, too large, part only, misplaced. Click a row to filter the gallery.</p>"
+        "</div></div></section>"
+    )
     if curve_files:
-        imgs = "".join(f"<div><img src=\"{esc(f)}\" alt=\"{esc(Path(f).stem)}\">"
-                       f"{_legend(evaluation or {}) if Path(f).stem == 'boxacc' else ''}</div>" for f in curve_files)
-        parts.append(f"<section class=\"curves\"><h2>Curves</h2><div class=\"row\">{imgs}</div></section>")
+        imgs = "".join(
+            f'<div><img src="{esc(f)}" alt="{esc(Path(f).stem)}">'
+            f"{_legend(evaluation or {}) if Path(f).stem == 'boxacc' else ''}</div>"
+            for f in curve_files
+        )
+        parts.append(f'<section class="curves"><h2>Curves</h2><div class="row">{imgs}</div></section>')
     shown = [r for r in records if r.get("thumb")] or list(records)
     cards = "".join(_card(r, thumb_prefix) for r in shown)
-    sample = "" if len(shown) == len(records) else (f"<p class=\"note\">A sample of {len(shown)} of {len(records)} "
-                                                    "images, stratified by failure category.</p>")
-    parts.append(f"<section id=\"gallery-section\"><h2>Gallery</h2>{sample}{_controls(shown)}<div id=\"gallery\" "
-                 f"class=\"grid\">{cards}</div><p class=\"note\">Green: GT boxes; red: the MaxBoxAcc box at the "
-                 "threshold with its IoU; cyan: GT mask outline; heatmap: the GT-class map. Per-image data: "
-                 "<a href=\"assets/per_image.json\">per_image.json</a>.</p></section>")
+    sample = (
+        ""
+        if len(shown) == len(records)
+        else (f'<p class="note">A sample of {len(shown)} of {len(records)} images, stratified by failure category.</p>')
+    )
+    parts.append(
+        f'<section id="gallery-section"><h2>Gallery</h2>{sample}{_controls(shown)}<div id="gallery" '
+        f'class="grid">{cards}</div><p class="note">Green: GT boxes; red: the MaxBoxAcc box at the '
+        "threshold with its IoU; cyan: GT mask outline; heatmap: the GT-class map. Per-image data: "
+        '<a href="assets/per_image.json">per_image.json</a>.</p></section>'
+    )
     parts.append(f"<section><h2>Per class</h2>{class_table(records)}</section>")
     parts.append(f"</main><script>{JS}</script></body></html>\n")
     return "".join(parts)
@@ -258,8 +322,14 @@ def boxacc_series(evaluation: dict[str, Any]) -> list[tuple[str | None, str, str
     out: list[tuple[str | None, str, str, str]] = []
     for key in sorted(k for k in curves if k.startswith("boxacc_")):
         version, iou = key.split("_")[1], key.split("iou")[-1]
-        out.append((key, f"{version} IoU {int(iou) / 100:.1f}", BOXACC_COLORS.get(iou, "#555555"),
-                    "solid" if version == "v1" else "dashed"))
+        out.append(
+            (
+                key,
+                f"{version} IoU {int(iou) / 100:.1f}",
+                BOXACC_COLORS.get(iou, "#555555"),
+                "solid" if version == "v1" else "dashed",
+            )
+        )
     for key, color, name in THRESHOLD_MARKS:
         if isinstance(evaluation.get(key), (int, float)):
             out.append((None, f"{name} τ={evaluation[key]:.2f}", color, "dotted"))
@@ -267,9 +337,11 @@ def boxacc_series(evaluation: dict[str, Any]) -> list[tuple[str | None, str, str
 
 
 def _legend(evaluation: dict[str, Any]) -> str:
-    items = "".join(f"<li><i style=\"border-top-color:{c};border-top-style:{ls}\"></i>{esc(label)}</li>"
-                    for _, label, c, ls in boxacc_series(evaluation))
-    return f"<ul class=\"legend\">{items}</ul>"
+    items = "".join(
+        f'<li><i style="border-top-color:{c};border-top-style:{ls}"></i>{esc(label)}</li>'
+        for _, label, c, ls in boxacc_series(evaluation)
+    )
+    return f'<ul class="legend">{items}</ul>'
 
 
 def plot_curves(evaluation: dict[str, Any], assets: Path) -> list[Path]:
@@ -294,8 +366,13 @@ def plot_curves(evaluation: dict[str, Any], assets: Path) -> list[Path]:
     if "pr_precision" in curves and "pr_recall" in curves:
         fig, ax = plt.subplots(figsize=(3.9, 3.3))
         ax.plot(curves["pr_recall"], curves["pr_precision"], lw=1.4, color="#2f7fd1")
-        ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
-               title=f"pixel precision–recall (PxAP {_fmt(evaluation.get('pxap'))})")
+        ax.set(
+            xlabel="recall",
+            ylabel="precision",
+            xlim=(0, 1),
+            ylim=(0, 1.02),
+            title=f"pixel precision–recall (PxAP {_fmt(evaluation.get('pxap'))})",
+        )
         ax.grid(alpha=0.3)
         out.append(_save(fig, assets / "pr.png"))
     plt.close("all")
@@ -309,8 +386,9 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def write_report(out_dir: str | Path, records: Sequence[dict[str, Any]], evaluation: dict[str, Any] | None,
-                 meta: dict[str, Any]) -> Path:
+def write_report(
+    out_dir: str | Path, records: Sequence[dict[str, Any]], evaluation: dict[str, Any] | None, meta: dict[str, Any]
+) -> Path:
     """Write ``index.html``, curve PNGs, ``assets/per_image.json`` and ``assets/evaluation.json``; thumbnails
     must already be in ``assets/thumbs`` (see :func:`wsol.viz.per_image.analyse_split`). Returns index.html."""
     out = Path(out_dir)

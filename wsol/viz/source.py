@@ -28,8 +28,9 @@ class VizSource:
     checkpoint: Path
 
 
-def open_source(checkpoint: str | Path, data: str | Path | None = None, split: str = "test",
-                device: str = "cpu") -> VizSource:
+def open_source(
+    checkpoint: str | Path, data: str | Path | None = None, split: str = "test", device: str = "cpu"
+) -> VizSource:
     """Load the checkpoint (``weights_only``) and the split with the eval transform the model was trained for.
     ``device="auto"`` is CUDA when available, else CPU."""
     from wsol.data import WSOLDataset, build_transform, load_split
@@ -39,8 +40,10 @@ def open_source(checkpoint: str | Path, data: str | Path | None = None, split: s
         device = "cuda" if torch.cuda.is_available() else "cpu"
     ckpt = Path(checkpoint)
     if not ckpt.is_file():
-        raise FileNotFoundError(f"checkpoint {ckpt} not found: train one first (`wsol quickstart`, or "
-                                "`wsol train --config configs/synthetic/acol.yaml`) or pass --checkpoint")
+        raise FileNotFoundError(
+            f"checkpoint {ckpt} not found: train one first (`wsol quickstart`, or "
+            "`wsol train --config configs/synthetic/acol.yaml`) or pass --checkpoint"
+        )
     model, cfg = load_model(str(ckpt), map_location=device)
     model.eval()
     if data is not None:
@@ -50,10 +53,14 @@ def open_source(checkpoint: str | Path, data: str | Path | None = None, split: s
 
         root = resolve_config_path(cfg.data.get("root") or DEFAULT_DATA, ckpt, cfg.get("output_dir"))
     if not root.exists():
-        raise FileNotFoundError(f"dataset root {root} not found: make the synthetic benchmark with "
-                                "`wsol make-synthetic` or pass --data")
+        raise FileNotFoundError(
+            f"dataset root {root} not found: make the synthetic benchmark with `wsol make-synthetic` or pass --data"
+        )
     info = load_split(root, split)
     protocol = str(cfg.data.protocol)
-    dataset = WSOLDataset(info, build_transform("eval", int(cfg.data.input_size), protocol, int(cfg.data.resize_size)),
-                          mask_size=EVAL_SIZE if protocol == "resize" else None)
+    dataset = WSOLDataset(
+        info,
+        build_transform("eval", int(cfg.data.input_size), protocol, int(cfg.data.resize_size)),
+        mask_size=EVAL_SIZE if protocol == "resize" else None,
+    )
     return VizSource(model, cfg, info, dataset, torch.device(device), ckpt)

@@ -68,8 +68,12 @@ def overlap_stats(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> dict[s
     return {k: np.where(valid, v, 0.0) for k, v in out.items()}
 
 
-def classify(pred_boxes: np.ndarray, gt_boxes: Sequence[np.ndarray], class_correct: np.ndarray,
-             has_region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def classify(
+    pred_boxes: np.ndarray,
+    gt_boxes: Sequence[np.ndarray],
+    class_correct: np.ndarray,
+    has_region: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Category code per image (indices into :data:`CATEGORIES`) and the best IoU with a GT box.
 
     ``pred_boxes`` (N, 4) eval-frame inclusive boxes; ``gt_boxes[i]`` (G_i, 4), G_i >= 1; ``class_correct`` (N,)

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.cams.hooks import LayerCapture, model_mode
-from wsol.viz.activations import CAPTION_HEIGHT, caption, header
 from wsol.drawing import denormalize_image, heatmap_overlay, make_grid
+from wsol.viz.activations import CAPTION_HEIGHT, caption, header
 from wsol.viz.receptive_field import ReceptiveField
 
 EMPTY = torch.iinfo(torch.long).max  # image index of an empty slot: loses every tie
@@ -64,8 +64,12 @@ class StreamingTopK:
         self.count += b * h * w
         self.feature_size = (h, w)
         idx = image_index.to(torch.long).cpu()[None].expand(c, b)
-        cand = [torch.cat([self.values, val.T], 1), torch.cat([self.image, idx], 1),
-                torch.cat([self.y, (pos // w).T], 1), torch.cat([self.x, (pos % w).T], 1)]
+        cand = [
+            torch.cat([self.values, val.T], 1),
+            torch.cat([self.image, idx], 1),
+            torch.cat([self.y, (pos // w).T], 1),
+            torch.cat([self.x, (pos % w).T], 1),
+        ]
         order = torch.argsort(cand[1], dim=1, stable=True)  # ties → lower image index first
         cand = [t.gather(1, order) for t in cand]
         order = torch.sort(cand[0], dim=1, descending=True, stable=True).indices[:, : self.k]
@@ -95,9 +99,17 @@ class TopPatches:
         return torch.sort(self.channel_means, descending=True, stable=True).indices[:n].tolist()
 
 
-def find_top_patches(model: nn.Module, layer: str, dataset: Sequence, k: int = 8, batch_size: int = 32,
-                     max_images: int | None = None, num_workers: int = 0, device: str | torch.device = "cpu",
-                     progress: bool = True) -> TopPatches:
+def find_top_patches(
+    model: nn.Module,
+    layer: str,
+    dataset: Sequence,
+    k: int = 8,
+    batch_size: int = 32,
+    max_images: int | None = None,
+    num_workers: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> TopPatches:
     """One pass over ``dataset`` (items with an ``image`` tensor) keeping the top-k units of every channel."""
     from torch.utils.data import DataLoader, Subset
     from tqdm.auto import tqdm
@@ -107,8 +119,13 @@ def find_top_patches(model: nn.Module, layer: str, dataset: Sequence, k: int = 8
     n = len(dataset) if max_images is None else min(int(max_images), len(dataset))
     if n < 1:
         raise ValueError("no images to search (empty split or --max-images 0)")
-    loader = DataLoader(Subset(dataset, range(n)), batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=collate_samples)
+    loader = DataLoader(
+        Subset(dataset, range(n)),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=collate_samples,
+    )
     buf: StreamingTopK | None = None
     start = 0
     model = model.to(device)
@@ -135,7 +152,7 @@ def crop_patch(image: np.ndarray, box: Sequence[int], fill: int = 128) -> np.nda
     out = np.full((y1 - y0 + 1, x1 - x0 + 1, 3), fill, np.uint8)
     sy0, sy1, sx0, sx1 = max(y0, 0), min(y1, h - 1), max(x0, 0), min(x1, w - 1)
     if sy0 <= sy1 and sx0 <= sx1:
-        out[sy0 - y0: sy1 - y0 + 1, sx0 - x0: sx1 - x0 + 1] = image[sy0: sy1 + 1, sx0: sx1 + 1]
+        out[sy0 - y0 : sy1 - y0 + 1, sx0 - x0 : sx1 - x0 + 1] = image[sy0 : sy1 + 1, sx0 : sx1 + 1]
     return out
 
 
@@ -153,16 +170,22 @@ def map_on_box(act: Tensor, rf: ReceptiveField, box: Sequence[int]) -> np.ndarra
     return out[0, 0].numpy()
 
 
-def winner_maps(model: nn.Module, layer: str, load: Callable[[int], Tensor], indices: Sequence[int],
-                channels: Sequence[int], batch_size: int = 32, device: str | torch.device = "cpu"
-                ) -> tuple[dict[int, np.ndarray], dict[int, Tensor]]:
+def winner_maps(
+    model: nn.Module,
+    layer: str,
+    load: Callable[[int], Tensor],
+    indices: Sequence[int],
+    channels: Sequence[int],
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+) -> tuple[dict[int, np.ndarray], dict[int, Tensor]]:
     """Load only the winning images: their denormalised RGB and the chosen channels' maps (len(channels), h, w)."""
     rgb: dict[int, np.ndarray] = {}
     maps: dict[int, Tensor] = {}
     indices = sorted({int(i) for i in indices})
     with model_mode(model, "eval"), torch.no_grad(), LayerCapture(model, [layer]) as capture:
         for s in range(0, len(indices), batch_size):
-            chunk = indices[s: s + batch_size]
+            chunk = indices[s : s + batch_size]
             images = torch.stack([load(i) for i in chunk])
             capture.outputs.clear()
             model(images.to(device))
@@ -173,16 +196,31 @@ def winner_maps(model: nn.Module, layer: str, load: Callable[[int], Tensor], ind
     return rgb, maps
 
 
-def render_top_patches(result: TopPatches, rf: ReceptiveField, channels: Sequence[int], rgb: dict[int, np.ndarray],
-                       maps: dict[int, Tensor] | None = None, tile: int = 80, heading: str | None = None,
-                       alpha: float = 0.35) -> np.ndarray:
+def render_top_patches(
+    result: TopPatches,
+    rf: ReceptiveField,
+    channels: Sequence[int],
+    rgb: dict[int, np.ndarray],
+    maps: dict[int, Tensor] | None = None,
+    tile: int = 80,
+    heading: str | None = None,
+    alpha: float = 0.35,
+) -> np.ndarray:
     """One row per channel: a label tile, then its k patches (value and image index below each); with
     ``maps`` the channel's heat is blended over each patch, scaled by the row's best value."""
     tiles: list[np.ndarray] = []
     k = result.values.shape[1]
     for row, ch in enumerate(channels):
-        tiles.append(_label_tile(tile, [f"channel {ch}", f"mean {float(result.channel_means[ch]):.3g}",
-                                        f"top {float(result.values[ch, 0]):.3g}"]))
+        tiles.append(
+            _label_tile(
+                tile,
+                [
+                    f"channel {ch}",
+                    f"mean {float(result.channel_means[ch]):.3g}",
+                    f"top {float(result.values[ch, 0]):.3g}",
+                ],
+            )
+        )
         top = max(float(result.values[ch, 0]), 1e-12)
         for j in range(k):
             i = int(result.image[ch, j])
@@ -210,21 +248,38 @@ def _label_tile(tile: int, lines: Sequence[str], scale: float = 0.4) -> np.ndarr
     return out
 
 
-def winners_table(result: TopPatches, rf: ReceptiveField, channels: Sequence[int], image_ids: Sequence[str]
-                  ) -> dict:
+def winners_table(result: TopPatches, rf: ReceptiveField, channels: Sequence[int], image_ids: Sequence[str]) -> dict:
     """JSON-ready winners: per channel the value, image index and id, unit (y, x) and input box (unclipped)."""
     rows = {}
     for ch in channels:
         keep = [j for j in range(result.values.shape[1]) if int(result.image[ch, j]) >= 0]
         boxes = rf.boxes(result.y[ch, keep], result.x[ch, keep]).tolist()
-        rows[str(ch)] = [{"value": float(result.values[ch, j]), "image_index": int(result.image[ch, j]),
-                          "image_id": image_ids[int(result.image[ch, j])],
-                          "unit_yx": [int(result.y[ch, j]), int(result.x[ch, j])], "box_xyxy": box}
-                         for j, box in zip(keep, boxes)]
-    return {"layer": result.layer, "num_images": result.num_images, "feature_size": list(result.feature_size),
-            "receptive_field": {"size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start)},
-            "channels": rows}
+        rows[str(ch)] = [
+            {
+                "value": float(result.values[ch, j]),
+                "image_index": int(result.image[ch, j]),
+                "image_id": image_ids[int(result.image[ch, j])],
+                "unit_yx": [int(result.y[ch, j]), int(result.x[ch, j])],
+                "box_xyxy": box,
+            }
+            for j, box in zip(keep, boxes)
+        ]
+    return {
+        "layer": result.layer,
+        "num_images": result.num_images,
+        "feature_size": list(result.feature_size),
+        "receptive_field": {"size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start)},
+        "channels": rows,
+    }
 
 
-__all__ = ["StreamingTopK", "TopPatches", "find_top_patches", "crop_patch", "map_on_box", "winner_maps",
-           "render_top_patches", "winners_table"]
+__all__ = [
+    "StreamingTopK",
+    "TopPatches",
+    "find_top_patches",
+    "crop_patch",
+    "map_on_box",
+    "winner_maps",
+    "render_top_patches",
+    "winners_table",
+]
