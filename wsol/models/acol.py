@@ -83,7 +83,6 @@ class ACoL(WSOLModel):
         if self.erase_start_step > 0:  # only then: checkpoints of the paper's setting keep their keys
             self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
         self.backbone = backbone
-        self.erase_at = erase_at
         self.erase_start = self._erase_start(backbone, erase_at)
         self.head_a = ACoLHead(backbone.out_channels, num_classes, head_width, head_batch_norm, head_kernel_size)
         self.head_b = ACoLHead(backbone.out_channels, num_classes, head_width, head_batch_norm, head_kernel_size)
@@ -105,7 +104,7 @@ class ACoL(WSOLModel):
 
     def _trunk(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """(tensor that is erased for B, final features): the two are the same object at the paper's setting."""
-        erased_from = self.backbone(images, 0, self.erase_start) if self.erase_start > 0 else images
+        erased_from = self.backbone(images, 0, self.erase_start)  # the images themselves when erase_start is 0
         return erased_from, self.backbone(erased_from, self.erase_start)
 
     def _branch_b(self, erased_from: Tensor, keep: Tensor) -> Tensor:
